@@ -1,0 +1,85 @@
+package core
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// StepRequest is everything a handler is told about the step it runs.
+type StepRequest struct {
+	TaskID      int64
+	StepID      int64
+	StepName    string
+	Handler     string
+	Namespace   string
+	TaskName    string
+	TaskVersion string
+	// Attempt is 1 on the first run of the step.
+	Attempt int
+	// Context is the task's context as JSON.
+	Context json.RawMessage
+	// HandlerConfig is the step template's handler_config as JSON (null when absent).
+	HandlerConfig json.RawMessage
+	// DependencyResults maps the name of each step this one depends on to its results.
+	DependencyResults map[string]json.RawMessage
+}
+
+// Handler runs one step. It returns the step's results as JSON; an error
+// fails the attempt. Errors that are not *StepError count as retryable.
+type Handler interface {
+	Execute(ctx context.Context, req StepRequest) (json.RawMessage, error)
+}
+
+// ErrorKind says what the engine should do after a failed attempt.
+type ErrorKind int
+
+const (
+	// Retryable failures are retried with backoff until the step's retry limit.
+	Retryable ErrorKind = iota
+	// Permanent failures stop the step at once, whatever attempts remain.
+	Permanent
+)
+
+func (k ErrorKind) String() string {
+	if k == Permanent {
+		return "permanent"
+	}
+	return "retryable"
+}
+
+// StepError is a handler failure that carries the handler's instruction.
+type StepError struct {
+	Kind    ErrorKind
+	Message string
+	// RetryAfter, when positive, replaces the computed backoff for the next attempt.
+	RetryAfter time.Duration
+}
+
+func (e *StepError) Error() string {
+	if e.RetryAfter > 0 {
+		return fmt.Sprintf("%s error (retry after %s): %s", e.Kind, e.RetryAfter, e.Message)
+	}
+	return fmt.Sprintf("%s error: %s", e.Kind, e.Message)
+}
+
+// AsStepError classifies any error: a *StepError anywhere in the chain is
+// returned as is, everything else (a crash, a timeout, a transport error)
+// becomes a retryable failure.
+func AsStepError(err error) *StepError {
+	var se *StepError
+	if errors.As(err, &se) {
+		return se
+	}
+	return &StepError{Kind: Retryable, Message: err.Error()}
+}
+
+// TemplateSource is a task template document together with where it came
+// from, so that errors can name the file or plugin.
+type TemplateSource struct {
+	// Origin names the file or plugin that supplied the document.
+	Origin string
+	YAML   []byte
+}

@@ -1,0 +1,3 @@
+select step_id, task_id, step_name, handler, handler_config, attempt, namespace,
+       task_name, task_version, context, dependency_results
+from tasker.claim_steps($1, $2, $3)

@@ -1,0 +1,1 @@
+select tasker.complete_step($1, $2, $3)

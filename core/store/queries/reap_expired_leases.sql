@@ -1,0 +1,1 @@
+select tasker.reap_expired_leases($1)

@@ -1,0 +1,228 @@
+// Package store is tasker's access to PostgreSQL: thin calls into the
+// orchestration functions of package sql and the reads the API needs. Every
+// query lives in its own file under queries/.
+package store
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/tasker-systems/tasker/core"
+)
+
+//go:embed queries/*.sql
+var queries embed.FS
+
+func query(name string) string {
+	b, err := queries.ReadFile("queries/" + name + ".sql")
+	if err != nil {
+		panic(fmt.Sprintf("store: missing embedded query %s: %v", name, err)) // a build defect, caught by any test
+	}
+	return string(b)
+}
+
+var (
+	qRegisterTemplate = query("register_template")
+	qCreateTask       = query("create_task")
+	qClaimSteps       = query("claim_steps")
+	qCompleteStep     = query("complete_step")
+	qFailStep         = query("fail_step")
+	qReleaseStep      = query("release_step")
+	qReapExpired      = query("reap_expired_leases")
+	qGetTask          = query("get_task")
+	qListTasks        = query("list_tasks")
+	qTaskSteps        = query("task_steps")
+)
+
+// Store runs tasker's queries on a connection pool.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+// New returns a Store on pool.
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
+
+// RegisterTemplate stores a validated template and returns its id; an
+// unchanged template keeps its id.
+func (s *Store) RegisterTemplate(ctx context.Context, t *core.Template) (int64, error) {
+	def, digest, err := t.Definition()
+	if err != nil {
+		return 0, err
+	}
+	var id int64
+	if err := s.pool.QueryRow(ctx, qRegisterTemplate, t.Namespace, t.Name, t.Version, def, digest).Scan(&id); err != nil {
+		return 0, fmt.Errorf("register template %s: %w", t.Key(), err)
+	}
+	return id, nil
+}
+
+// CreateTask creates a task with its steps and edges from a registered template.
+func (s *Store) CreateTask(ctx context.Context, templateID int64, req core.TaskRequest) (int64, error) {
+	var id int64
+	tags := req.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	err := s.pool.QueryRow(ctx, qCreateTask, templateID, jsonOrNil(req.Context), nullable(req.Initiator),
+		nullable(req.Reason), nullable(req.SourceSystem), tags).Scan(&id)
+	if err != nil {
+		return 0, fmt.Errorf("create task from template %d: %w", templateID, err)
+	}
+	return id, nil
+}
+
+// ClaimSteps leases up to limit ready steps to owner for lease.
+func (s *Store) ClaimSteps(ctx context.Context, owner string, limit int, lease time.Duration) ([]core.StepRequest, error) {
+	rows, err := s.pool.Query(ctx, qClaimSteps, owner, limit, lease.Milliseconds())
+	if err != nil {
+		return nil, fmt.Errorf("claim steps: %w", err)
+	}
+	steps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (core.StepRequest, error) {
+		var r core.StepRequest
+		var cfg, deps []byte
+		err := row.Scan(&r.StepID, &r.TaskID, &r.StepName, &r.Handler, &cfg, &r.Attempt, &r.Namespace,
+			&r.TaskName, &r.TaskVersion, &r.Context, &deps)
+		if err != nil {
+			return r, err
+		}
+		r.HandlerConfig = cfg
+		if err := json.Unmarshal(deps, &r.DependencyResults); err != nil {
+			return r, fmt.Errorf("decode dependency results of step %d: %w", r.StepID, err)
+		}
+		return r, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim steps: %w", err)
+	}
+	return steps, nil
+}
+
+// CompleteStep records a success and returns the task's status afterwards,
+// or "" when owner no longer holds the step's lease (nothing changed).
+func (s *Store) CompleteStep(ctx context.Context, stepID int64, owner string, results json.RawMessage) (taskStatus string, err error) {
+	var status *string
+	if err := s.pool.QueryRow(ctx, qCompleteStep, stepID, owner, jsonOrNil(results)).Scan(&status); err != nil {
+		return "", fmt.Errorf("complete step %d: %w", stepID, err)
+	}
+	return deref(status), nil
+}
+
+// FailStep records a failed attempt and returns the step's new status
+// (waiting_for_retry or error) and the task's; both are "" when owner no
+// longer holds the lease (nothing changed).
+func (s *Store) FailStep(ctx context.Context, stepID int64, owner string, failure *core.StepError) (stepStatus, taskStatus string, err error) {
+	var step, task *string
+	err = s.pool.QueryRow(ctx, qFailStep, stepID, owner, failure.Message, failure.Kind == core.Permanent,
+		failure.RetryAfter.Milliseconds()).Scan(&step, &task)
+	if err != nil {
+		return "", "", fmt.Errorf("fail step %d: %w", stepID, err)
+	}
+	return deref(step), deref(task), nil
+}
+
+// ReleaseStep hands a claimed step back to the queue without charging the
+// attempt; false when owner no longer held the lease.
+func (s *Store) ReleaseStep(ctx context.Context, stepID int64, owner, reason string) (bool, error) {
+	var ok bool
+	if err := s.pool.QueryRow(ctx, qReleaseStep, stepID, owner, reason).Scan(&ok); err != nil {
+		return false, fmt.Errorf("release step %d: %w", stepID, err)
+	}
+	return ok, nil
+}
+
+// ReapExpiredLeases returns up to limit steps whose lease expired to the queue.
+func (s *Store) ReapExpiredLeases(ctx context.Context, limit int) (int, error) {
+	var n int
+	if err := s.pool.QueryRow(ctx, qReapExpired, limit).Scan(&n); err != nil {
+		return 0, fmt.Errorf("reap expired leases: %w", err)
+	}
+	return n, nil
+}
+
+func scanTask(row pgx.Row) (core.Task, error) {
+	var t core.Task
+	err := row.Scan(&t.TaskID, &t.Name, &t.Namespace, &t.Version, &t.Status, &t.Context, &t.Initiator,
+		&t.Reason, &t.SourceSystem, &t.Tags, &t.CreatedAt, &t.UpdatedAt, &t.CompletedAt)
+	return t, err
+}
+
+// GetTask returns a task with its steps; the error wraps core.ErrNotFound
+// when there is no such task.
+func (s *Store) GetTask(ctx context.Context, id int64) (*core.Task, error) {
+	t, err := scanTask(s.pool.QueryRow(ctx, qGetTask, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("task %d: %w", id, core.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get task %d: %w", id, err)
+	}
+	rows, err := s.pool.Query(ctx, qTaskSteps, id)
+	if err != nil {
+		return nil, fmt.Errorf("get steps of task %d: %w", id, err)
+	}
+	t.Steps, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (core.Step, error) {
+		var st core.Step
+		var results []byte
+		err := row.Scan(&st.StepID, &st.TaskID, &st.Name, &st.Handler, &st.Status, &st.Attempts, &st.RetryLimit,
+			&st.Retryable, &st.DependsOn, &results, &st.LastError, &st.NextAttemptAt, &st.CreatedAt, &st.UpdatedAt, &st.CompletedAt)
+		st.Results = results
+		return st, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get steps of task %d: %w", id, err)
+	}
+	return &t, nil
+}
+
+// TaskFilter narrows ListTasks; empty fields match everything.
+type TaskFilter struct {
+	Status    string
+	Namespace string
+	Limit     int
+	Offset    int
+}
+
+// ListTasks returns tasks newest first, without their steps.
+func (s *Store) ListTasks(ctx context.Context, f TaskFilter) ([]core.Task, error) {
+	rows, err := s.pool.Query(ctx, qListTasks, nullable(f.Status), nullable(f.Namespace), f.Limit, f.Offset)
+	if err != nil {
+		return nil, fmt.Errorf("list tasks: %w", err)
+	}
+	tasks, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (core.Task, error) { return scanTask(row) })
+	if err != nil {
+		return nil, fmt.Errorf("list tasks: %w", err)
+	}
+	return tasks, nil
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// jsonOrNil passes JSON as a jsonb parameter; an empty value becomes SQL null.
+func jsonOrNil(raw json.RawMessage) any {
+	if len(raw) == 0 {
+		return nil
+	}
+	return string(raw)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

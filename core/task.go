@@ -1,0 +1,80 @@
+package core
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// Task states.
+const (
+	TaskStatusPending          = "pending"
+	TaskStatusInProgress       = "in_progress"
+	TaskStatusComplete         = "complete"
+	TaskStatusError            = "error"
+	TaskStatusCancelled        = "cancelled"
+	TaskStatusResolvedManually = "resolved_manually"
+)
+
+// Step states.
+const (
+	StepStatusPending          = "pending"
+	StepStatusInProgress       = "in_progress"
+	StepStatusWaitingForRetry  = "waiting_for_retry"
+	StepStatusComplete         = "complete"
+	StepStatusError            = "error"
+	StepStatusCancelled        = "cancelled"
+	StepStatusResolvedManually = "resolved_manually"
+)
+
+// ErrNotFound is returned (wrapped) when a task, step or template does not exist.
+var ErrNotFound = errors.New("not found")
+
+// TaskRequest asks for a new task, with the seed's request fields.
+type TaskRequest struct {
+	Name         string          `json:"name"`
+	Namespace    string          `json:"namespace"`
+	Version      string          `json:"version"`
+	Context      json.RawMessage `json:"context"`
+	Initiator    string          `json:"initiator"`
+	Reason       string          `json:"reason"`
+	SourceSystem string          `json:"source_system"`
+	Tags         []string        `json:"tags"`
+}
+
+// Task is a task as stored, with its steps when they were asked for.
+type Task struct {
+	TaskID       int64           `json:"task_id"`
+	Name         string          `json:"name"`
+	Namespace    string          `json:"namespace"`
+	Version      string          `json:"version"`
+	Status       string          `json:"status"`
+	Context      json.RawMessage `json:"context"`
+	Initiator    string          `json:"initiator"`
+	Reason       string          `json:"reason"`
+	SourceSystem string          `json:"source_system"`
+	Tags         []string        `json:"tags"`
+	CreatedAt    time.Time       `json:"created_at"`
+	UpdatedAt    time.Time       `json:"updated_at"`
+	CompletedAt  *time.Time      `json:"completed_at"`
+	Steps        []Step          `json:"workflow_steps,omitempty"`
+}
+
+// Step is one workflow step of a task.
+type Step struct {
+	StepID        int64           `json:"workflow_step_id"`
+	TaskID        int64           `json:"task_id"`
+	Name          string          `json:"name"`
+	Handler       string          `json:"handler"`
+	Status        string          `json:"status"`
+	Attempts      int             `json:"attempts"`
+	RetryLimit    int             `json:"retry_limit"`
+	Retryable     bool            `json:"retryable"`
+	DependsOn     []string        `json:"depends_on"`
+	Results       json.RawMessage `json:"results"`
+	LastError     *string         `json:"last_error"`
+	NextAttemptAt *time.Time      `json:"next_attempt_at"`
+	CreatedAt     time.Time       `json:"created_at"`
+	UpdatedAt     time.Time       `json:"updated_at"`
+	CompletedAt   *time.Time      `json:"completed_at"`
+}

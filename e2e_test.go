@@ -1,0 +1,376 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/tasker-systems/tasker/core"
+	"github.com/tasker-systems/tasker/web/client"
+)
+
+// These tests drive the built binary (make build) as a user would: a real
+// process with its embedded PostgreSQL and real plugin processes, over HTTP.
+
+const ordersPlugin = "tasker-handler-orders_v1.0.0"
+
+// workdir is a fresh directory holding copies of the binary and the plugins,
+// traversable by the unprivileged user tasker switches to when run as root.
+func workdir(t *testing.T) string {
+	t.Helper()
+	for _, p := range []string{"bin/tasker", "bin/plugins/" + ordersPlugin} {
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("%s is missing: run make build first (%v)", p, err)
+		}
+	}
+	dir, err := os.MkdirTemp("", "tasker-e2e-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	require.NoError(t, os.Chmod(dir, 0o755))
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "plugins"), 0o755))
+	copyFile(t, "bin/tasker", filepath.Join(dir, "tasker"))
+	copyFile(t, "bin/plugins/"+ordersPlugin, filepath.Join(dir, "plugins", ordersPlugin))
+	require.NoError(t, os.CopyFS(filepath.Join(dir, "templates"), os.DirFS("examples/templates")))
+	require.NoError(t, os.Chmod(filepath.Join(dir, "templates"), 0o755))
+	return dir
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	data, err := os.ReadFile(src)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(dst, data, 0o755))
+}
+
+// node is one running `tasker serve`.
+type node struct {
+	cmd    *exec.Cmd
+	api    *client.Client
+	logs   *lockedBuffer
+	exited chan struct{}
+	err    error
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+func start(t *testing.T, dir string) *node {
+	t.Helper()
+	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	n := &node{logs: &lockedBuffer{}, exited: make(chan struct{}), api: client.New("http://" + addr + "/tasker")}
+	n.cmd = exec.Command(filepath.Join(dir, "tasker"), "serve", "--data-dir", filepath.Join(dir, "data"),
+		"--listen", addr, "--plugins-dir", filepath.Join(dir, "plugins"), "--templates-dir", filepath.Join(dir, "templates"))
+	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
+	require.NoError(t, n.cmd.Start())
+	go func() { n.err = n.cmd.Wait(); close(n.exited) }()
+	t.Cleanup(func() {
+		// A test that failed half-way still stops tasker in order, so that
+		// its PostgreSQL and plugins do not outlive the test.
+		_ = n.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-n.exited:
+		case <-time.After(60 * time.Second):
+			_ = n.cmd.Process.Kill()
+			<-n.exited
+		}
+		if t.Failed() {
+			t.Logf("tasker log:\n%s", n.logs.String())
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	go func() {
+		select {
+		case <-n.exited:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	require.NoError(t, n.api.WaitReady(ctx), "tasker log:\n%s", n.logs.String())
+	return n
+}
+
+// stop sends SIGTERM and requires a clean exit.
+func (n *node) stop(t *testing.T) {
+	t.Helper()
+	require.NoError(t, n.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-n.exited:
+	case <-time.After(60 * time.Second):
+		t.Fatalf("tasker did not stop within 60s after SIGTERM")
+	}
+	require.NoError(t, n.err, "tasker exit; log:\n%s", n.logs.String())
+	require.Contains(t, n.logs.String(), "embedded PostgreSQL stopped")
+}
+
+// processesUnder lists live processes whose executable lives under dir:
+// tasker, its plugins and the PostgreSQL it extracted all do. Zombies are
+// dead already (they wait only for a reaper), so they do not count.
+func processesUnder(t *testing.T, dir string) []string {
+	entries, err := os.ReadDir("/proc")
+	require.NoError(t, err)
+	var out []string
+	for _, e := range entries {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe"))
+		if err != nil || !strings.HasPrefix(exe, dir+"/") {
+			continue
+		}
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if _, after, ok := strings.Cut(string(stat), ") "); err == nil && ok && strings.HasPrefix(after, "Z") {
+			continue
+		}
+		out = append(out, e.Name()+" "+exe)
+	}
+	return out
+}
+
+// requireNoProcessesUnder allows the few milliseconds a process needs to
+// exit after it said it stopped (PostgreSQL removes its pid file first).
+func requireNoProcessesUnder(t *testing.T, dir, why string) {
+	t.Helper()
+	var left []string
+	require.Eventually(t, func() bool {
+		left = processesUnder(t, dir)
+		return len(left) == 0
+	}, 10*time.Second, 20*time.Millisecond, "%s; still running: %v", why, left)
+}
+
+func order(id int) json.RawMessage {
+	return json.RawMessage(fmt.Sprintf(`{"order_id": %d, "amount_cents": 2500, "customer_email": "ada@example.com"}`, id))
+}
+
+func waitTask(t *testing.T, n *node, id int64) *core.Task {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	task, err := n.api.WaitTask(ctx, id, nil)
+	require.NoError(t, err)
+	return task
+}
+
+func stepsByName(task *core.Task) map[string]core.Step {
+	out := map[string]core.Step{}
+	for _, s := range task.Steps {
+		out[s.Name] = s
+	}
+	return out
+}
+
+func TestEndToEndOrderWorkflow(t *testing.T) {
+	t.Parallel()
+	dir := workdir(t)
+	n := start(t, dir)
+	ctx := context.Background()
+
+	created, err := n.api.CreateTask(ctx, core.TaskRequest{Name: "order_process", Namespace: "default", Version: "1.0.0",
+		Context: order(42), Initiator: "e2e", Reason: "test", SourceSystem: "ci", Tags: []string{"e2e"}})
+	require.NoError(t, err)
+	require.Equal(t, core.TaskStatusPending, created.Status)
+	require.Len(t, created.Steps, 3)
+
+	task := waitTask(t, n, created.TaskID)
+	require.Equal(t, core.TaskStatusComplete, task.Status)
+	require.Equal(t, []string{"e2e"}, task.Tags)
+	steps := stepsByName(task)
+	for _, name := range []string{"validate_order", "process_payment", "send_confirmation"} {
+		require.Equal(t, core.StepStatusComplete, steps[name].Status, name)
+	}
+	require.Equal(t, 1, steps["validate_order"].Attempts)
+	require.Equal(t, 2, steps["process_payment"].Attempts, "the payment fails transiently once, then succeeds")
+	require.Equal(t, 1, steps["send_confirmation"].Attempts)
+
+	var payment struct {
+		PaymentID   string `json:"payment_id"`
+		AmountCents int    `json:"amount_cents"`
+		Status      string `json:"status"`
+	}
+	require.NoError(t, json.Unmarshal(steps["process_payment"].Results, &payment))
+	require.Equal(t, "pay_42", payment.PaymentID)
+	require.Equal(t, 2500, payment.AmountCents)
+	require.Equal(t, "captured", payment.Status)
+	var confirmation map[string]any
+	require.NoError(t, json.Unmarshal(steps["send_confirmation"].Results, &confirmation))
+	require.Equal(t, "ada@example.com", confirmation["sent_to"])
+	require.Equal(t, "pay_42", confirmation["payment_id"])
+
+	// The same handlers through a file template in another namespace.
+	express, err := n.api.CreateTask(ctx, core.TaskRequest{Name: "order_process", Namespace: "express", Context: order(7)})
+	require.NoError(t, err)
+	require.Equal(t, core.TaskStatusComplete, waitTask(t, n, express.TaskID).Status)
+
+	// A permanent failure ends the task at once, without retries.
+	bad, err := n.api.CreateTask(ctx, core.TaskRequest{Name: "order_process", Context: order(-1)})
+	require.NoError(t, err)
+	failed := waitTask(t, n, bad.TaskID)
+	require.Equal(t, core.TaskStatusError, failed.Status)
+	v := stepsByName(failed)["validate_order"]
+	require.Equal(t, core.StepStatusError, v.Status)
+	require.Equal(t, 1, v.Attempts)
+	require.Contains(t, *v.LastError, "order_id")
+
+	var list struct {
+		Tasks []core.Task `json:"tasks"`
+	}
+	require.NoError(t, n.api.Do(ctx, http.MethodGet, "/tasks?status=complete", nil, &list))
+	require.Len(t, list.Tasks, 2)
+
+	n.stop(t)
+	requireNoProcessesUnder(t, dir, "no tasker, plugin or PostgreSQL process outlives a SIGTERM")
+}
+
+func TestEndToEndBadRequests(t *testing.T) {
+	t.Parallel()
+	n := start(t, workdir(t))
+	url := n.api.BaseURL
+	for _, tc := range []struct {
+		name, method, path, body string
+		status                   int
+		detail                   string
+	}{
+		{"malformed JSON", "POST", "/tasks", `{"name": "order_process",`, 400, "malformed JSON"},
+		{"unknown field", "POST", "/tasks", `{"name": "order_process", "contxt": {}}`, 400, `unknown field "contxt"`},
+		{"wrong type", "POST", "/tasks", `{"name": 5}`, 400, `field "name" must be string`},
+		{"context not an object", "POST", "/tasks", `{"name": "order_process", "context": [1]}`, 400, `"context" must be a JSON object`},
+		{"missing name", "POST", "/tasks", `{}`, 400, `field "name" is required`},
+		{"unknown template", "POST", "/tasks", `{"name": "no_such_task"}`, 404, `no task template named "no_such_task" in namespace "default"`},
+		{"unknown version", "POST", "/tasks", `{"name": "order_process", "version": "9.0.0"}`, 404, "has no version 9.0.0 (available: 1.0.0)"},
+		{"unknown task", "GET", "/tasks/999999", "", 404, "task 999999 does not exist"},
+		{"bad task id", "GET", "/tasks/abc", "", 400, `task id "abc" is not a positive integer`},
+		{"bad limit", "GET", "/tasks?limit=-1", "", 400, "limit"},
+		{"unknown route", "GET", "/nope", "", 404, "no route GET /tasker/nope"},
+	} {
+		req, err := http.NewRequest(tc.method, url+tc.path, strings.NewReader(tc.body))
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		var p struct {
+			Status int    `json:"status"`
+			Title  string `json:"title"`
+			Detail string `json:"detail"`
+		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&p), tc.name)
+		resp.Body.Close()
+		require.Equal(t, tc.status, resp.StatusCode, tc.name)
+		require.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"), tc.name)
+		require.Equal(t, tc.status, p.Status, tc.name)
+		require.Contains(t, p.Detail, tc.detail, tc.name)
+	}
+
+	var list struct {
+		Tasks []core.Task `json:"tasks"`
+	}
+	require.NoError(t, n.api.Do(context.Background(), http.MethodGet, "/tasks", nil, &list))
+	require.Empty(t, list.Tasks, "no bad request created anything")
+
+	var live map[string]string
+	require.NoError(t, n.api.Do(context.Background(), http.MethodGet, "/health/live", nil, &live))
+	require.Equal(t, "live", live["status"])
+	n.stop(t)
+}
+
+func TestEndToEndSIGKILLLeavesNoPluginAndRestarts(t *testing.T) {
+	t.Parallel()
+	dir := workdir(t)
+	ctx := context.Background()
+	n := start(t, dir)
+	done, err := n.api.CreateTask(ctx, core.TaskRequest{Name: "order_process", Context: order(3)})
+	require.NoError(t, err)
+	require.Equal(t, core.TaskStatusComplete, waitTask(t, n, done.TaskID).Status)
+
+	require.NoError(t, n.cmd.Process.Kill())
+	<-n.exited
+	plugin := filepath.Join(dir, "plugins", ordersPlugin)
+	require.Eventually(t, func() bool {
+		for _, p := range processesUnder(t, dir) {
+			if strings.HasSuffix(p, plugin) {
+				return false
+			}
+		}
+		return true
+	}, 10*time.Second, 50*time.Millisecond, "the plugin must die with its host")
+
+	// The PostgreSQL the killed tasker left running is found and stopped.
+	n = start(t, dir)
+	require.Contains(t, n.logs.String(), "leftover PostgreSQL")
+	again, err := n.api.Task(ctx, done.TaskID)
+	require.NoError(t, err)
+	require.Equal(t, core.TaskStatusComplete, again.Status)
+	n.stop(t)
+	requireNoProcessesUnder(t, dir, "one clean stop leaves nothing behind, leftovers included")
+}
+
+func TestEndToEndRestartKeepsTasks(t *testing.T) {
+	t.Parallel()
+	dir := workdir(t)
+	ctx := context.Background()
+
+	first := time.Now()
+	n := start(t, dir)
+	t.Logf("first start (extract + initdb + start): %s", time.Since(first).Round(time.Millisecond))
+	done, err := n.api.CreateTask(ctx, core.TaskRequest{Name: "order_process", Context: order(1)})
+	require.NoError(t, err)
+	require.Equal(t, core.TaskStatusComplete, waitTask(t, n, done.TaskID).Status)
+	n.stop(t)
+	requireNoProcessesUnder(t, dir, "a stop leaves nothing running")
+
+	warm := time.Now()
+	n = start(t, dir)
+	t.Logf("warm restart: %s", time.Since(warm).Round(time.Millisecond))
+	require.NotContains(t, n.logs.String(), "extracted PostgreSQL", "a warm restart does not extract again")
+	again, err := n.api.Task(ctx, done.TaskID)
+	require.NoError(t, err)
+	require.Equal(t, core.TaskStatusComplete, again.Status, "the task survived the restart")
+	require.Equal(t, 2, stepsByName(again)["process_payment"].Attempts)
+
+	next, err := n.api.CreateTask(ctx, core.TaskRequest{Name: "order_process", Context: order(2)})
+	require.NoError(t, err)
+	require.Greater(t, next.TaskID, done.TaskID)
+	require.Equal(t, core.TaskStatusComplete, waitTask(t, n, next.TaskID).Status)
+	n.stop(t)
+}
+
+func TestVersionCommand(t *testing.T) {
+	t.Parallel()
+	var out, errOut bytes.Buffer
+	require.Equal(t, 0, run([]string{"version"}, &out, &errOut))
+	require.Contains(t, out.String(), "tasker ")
+	require.Equal(t, 2, run([]string{"bogus"}, &out, &errOut))
+	require.Contains(t, errOut.String(), `unknown command "bogus"`)
+}

@@ -1,0 +1,22 @@
+// Package plugins is the tasker host side of handler plugins: it discovers
+// plugin executables in a directory, launches each one with
+// hashicorp/go-plugin (gRPC, automatic mTLS), checks its identity, and
+// exposes its handlers as core.Handler values and its task templates as
+// core.TemplateSource values.
+//
+// A plugin executable is named tasker-handler-<name>_v<semver> and is
+// written with the pluginsdk package. Typical use:
+//
+//	host := plugins.NewHost(logger, "bin/plugins")
+//	defer host.Close()
+//	if err := host.Load(ctx); err != nil {
+//		return err
+//	}
+//	for name, h := range host.Handlers() {
+//		registry.Register(name, h)
+//	}
+//
+// A plugin that cannot be started, misreports its identity or declares a
+// handler another plugin already provides is logged and skipped; it never
+// prevents the others from loading.
+package plugins

@@ -1,0 +1,274 @@
+package plugins
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/tasker-systems/tasker/core"
+	"github.com/tasker-systems/tasker/pluginsdk/proto/pluginv1"
+	"github.com/tasker-systems/tasker/pluginsdk/wire"
+)
+
+const (
+	// startTimeout bounds the launch and go-plugin handshake of one plugin.
+	startTimeout = 10 * time.Second
+	// infoTimeout bounds the Info call made right after the handshake.
+	infoTimeout = 10 * time.Second
+)
+
+// Info describes a loaded plugin.
+type Info struct {
+	// Name and Version are the plugin's identity (equal to its file name's).
+	Name    string
+	Version string
+	// Path is the absolute path of the plugin executable.
+	Path string
+	// Handlers are the names of the handlers it provides, sorted.
+	Handlers []string
+}
+
+// Host discovers, launches and owns the handler plugin processes found in
+// one directory. Its methods are safe for concurrent use.
+type Host struct {
+	logger *slog.Logger
+	dir    string
+
+	mu        sync.Mutex
+	closed    bool
+	procs     []*proc
+	handlers  map[string]*pluginHandler
+	templates []core.TemplateSource
+}
+
+// proc is one running plugin process.
+type proc struct {
+	info   Info
+	label  string // "orders v1.0.0"
+	client *plugin.Client
+	rpc    pluginv1.HandlerPluginClient
+	// templates are the task templates the plugin ships.
+	templates []core.TemplateSource
+	// sockDir holds the plugin's Unix socket; removed by stop, so that a
+	// plugin killed by a signal leaves no socket file behind.
+	sockDir string
+}
+
+// stop kills the plugin process, waits for it to exit and removes its
+// socket directory. It may be called more than once.
+func (p *proc) stop() {
+	p.client.Kill()
+	_ = os.RemoveAll(p.sockDir)
+}
+
+// NewHost returns a host for the plugins in dir. An empty dir means no
+// plugins. Nothing is started until Load. A nil logger discards logs.
+func NewHost(logger *slog.Logger, dir string) *Host {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Host{logger: logger, dir: dir, handlers: map[string]*pluginHandler{}}
+}
+
+// Load discovers the plugin executables in the host's directory, launches
+// each one, checks its identity with Info() and registers its handlers and
+// templates. A plugin that fails to start, misreports its name or version,
+// or declares a handler another loaded plugin already provides is logged
+// and skipped (and its process killed). Load returns an error only when the
+// directory exists but cannot be read, when ctx ends, or after Close; a
+// missing directory loads nothing. Calling Load again loads the plugins
+// that appeared since, leaving the running ones alone.
+func (h *Host) Load(ctx context.Context) error {
+	if h.dir == "" {
+		return nil
+	}
+	cands, err := discover(h.logger, h.dir)
+	if err != nil {
+		return err
+	}
+	for _, c := range cands {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("plugins: loading stopped: %w", err)
+		}
+		h.mu.Lock()
+		closed, loaded := h.closed, h.loadedLocked(c.path)
+		h.mu.Unlock()
+		if closed {
+			return errors.New("plugins: host is closed")
+		}
+		if loaded {
+			continue
+		}
+		p, err := h.launch(ctx, c)
+		if err != nil {
+			h.logger.Warn(fmt.Sprintf("skipping plugin %s: %v", c.file, err), slog.String("path", c.path))
+			continue
+		}
+		if err := h.register(p); err != nil {
+			p.stop()
+			h.logger.Warn(fmt.Sprintf("skipping plugin %s: %v", c.file, err), slog.String("path", c.path))
+			continue
+		}
+		h.logger.Info(fmt.Sprintf("loaded plugin %s", p.label),
+			slog.String("plugin", p.info.Name), slog.String("path", p.info.Path),
+			slog.Any("handlers", p.info.Handlers))
+	}
+	return nil
+}
+
+// loadedLocked reports whether the executable at path is already running.
+func (h *Host) loadedLocked(path string) bool {
+	return slices.ContainsFunc(h.procs, func(p *proc) bool { return p.info.Path == path })
+}
+
+// launch starts the plugin process, performs the go-plugin handshake and
+// checks the plugin's Info against its file name. On error nothing is left
+// running.
+func (h *Host) launch(ctx context.Context, c candidate) (_ *proc, err error) {
+	sockDir, err := os.MkdirTemp("", "tasker-plugin-"+c.name+"-")
+	if err != nil {
+		return nil, fmt.Errorf("creating its socket directory: %w", err)
+	}
+	cmd := exec.Command(c.path)
+	cmd.Env = []string{plugin.EnvUnixSocketDir + "=" + sockDir}
+	configureCmd(cmd)
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  wire.Handshake,
+		Plugins:          wire.PluginSet(nil),
+		Cmd:              cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		AutoMTLS:         true,
+		StartTimeout:     startTimeout,
+		Managed:          false,
+		Logger:           newHCLogger(h.logger, c.name),
+		GRPCDialOptions:  wire.DialOptions(),
+	})
+	p := &proc{
+		info:    Info{Name: c.name, Version: c.version, Path: c.path},
+		label:   c.name + " v" + c.version,
+		client:  client,
+		sockDir: sockDir,
+	}
+	defer func() {
+		if err != nil {
+			p.stop()
+		}
+	}()
+	conn, err := client.Client()
+	if err != nil {
+		return nil, fmt.Errorf("starting it: %w", err)
+	}
+	raw, err := conn.Dispense(wire.PluginName)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to it: %w", err)
+	}
+	rpc, ok := raw.(pluginv1.HandlerPluginClient)
+	p.rpc = rpc
+	if !ok {
+		return nil, fmt.Errorf("connecting to it: unexpected client type %T", raw)
+	}
+	infoCtx, cancel := context.WithTimeout(ctx, infoTimeout)
+	defer cancel()
+	resp, err := rpc.Info(infoCtx, &pluginv1.InfoRequest{})
+	if err != nil {
+		return nil, fmt.Errorf("asking for its info: %w", err)
+	}
+	if resp.GetName() != c.name || resp.GetVersion() != c.version {
+		return nil, fmt.Errorf("refused: its file name says plugin %s v%s but it reports itself as plugin %s v%s",
+			c.name, c.version, resp.GetName(), resp.GetVersion())
+	}
+	for _, hi := range resp.GetHandlers() {
+		name := hi.GetName()
+		if name == "" || slices.Contains(p.info.Handlers, name) {
+			return nil, fmt.Errorf("refused: plugin %s declares an empty or duplicate handler name %q", p.label, name)
+		}
+		p.info.Handlers = append(p.info.Handlers, name)
+	}
+	slices.Sort(p.info.Handlers)
+	for _, t := range resp.GetTemplates() {
+		p.templates = append(p.templates, core.TemplateSource{
+			Origin: fmt.Sprintf("plugin %s: %s", p.label, t.GetFileName()),
+			YAML:   t.GetYaml(),
+		})
+	}
+	return p, nil
+}
+
+// register adds a launched plugin's handlers and templates, refusing it
+// when one of its handler names is already taken.
+func (h *Host) register(p *proc) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return errors.New("the host was closed while it started")
+	}
+	for _, name := range p.info.Handlers {
+		if other, ok := h.handlers[name]; ok {
+			return fmt.Errorf("refused: plugin %s declares handler %q, which plugin %s (%s) already provides",
+				p.label, name, other.p.label, other.p.info.Path)
+		}
+	}
+	for _, name := range p.info.Handlers {
+		h.handlers[name] = &pluginHandler{p: p, name: name}
+	}
+	h.templates = append(h.templates, p.templates...)
+	h.procs = append(h.procs, p)
+	return nil
+}
+
+// Handlers returns the handlers of the loaded plugins by handler name. Each
+// one calls its plugin process.
+func (h *Host) Handlers() map[string]core.Handler {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make(map[string]core.Handler, len(h.handlers))
+	for name, ph := range h.handlers {
+		out[name] = ph
+	}
+	return out
+}
+
+// Templates returns the task templates shipped by the loaded plugins, with
+// origins like "plugin orders v1.0.0: order_process.yaml".
+func (h *Host) Templates() []core.TemplateSource {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.templates)
+}
+
+// Plugins describes the loaded plugins, in load (file name) order.
+func (h *Host) Plugins() []Info {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]Info, 0, len(h.procs))
+	for _, p := range h.procs {
+		i := p.info
+		i.Handlers = slices.Clone(i.Handlers)
+		out = append(out, i)
+	}
+	return out
+}
+
+// Close kills every plugin process and waits until they are gone. It is
+// idempotent; afterwards the handlers fail with retryable errors and Load
+// refuses to run.
+func (h *Host) Close() {
+	h.mu.Lock()
+	h.closed = true
+	procs := h.procs
+	h.procs = nil
+	h.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, p := range procs {
+		wg.Go(p.stop)
+	}
+	wg.Wait()
+}

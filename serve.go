@@ -1,0 +1,178 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/lmittmann/tint"
+	"github.com/mattn/go-isatty"
+
+	"github.com/tasker-systems/tasker/core"
+	"github.com/tasker-systems/tasker/core/engine"
+	"github.com/tasker-systems/tasker/core/registry"
+	"github.com/tasker-systems/tasker/core/store"
+	"github.com/tasker-systems/tasker/embeddb"
+	"github.com/tasker-systems/tasker/plugins"
+	"github.com/tasker-systems/tasker/sql"
+	"github.com/tasker-systems/tasker/web"
+)
+
+type serveOptions struct {
+	dataDir, listen, pluginsDir, templatesDir, databaseURL, prefix string
+	user, logFormat, logLevel                                      string
+	workers                                                        int
+}
+
+// defaultDir resolves an optional directory flag: the one given must exist
+// (required), otherwise the default is used when present.
+func defaultDir(given, fallback string) (dir string, required bool) {
+	if given != "" {
+		return given, true
+	}
+	return fallback, false
+}
+
+// serve runs the appliance until SIGINT or SIGTERM, then shuts its parts down
+// in reverse order of start: HTTP, engine, plugins, database.
+func serve(o serveOptions, stderr io.Writer) error {
+	log, err := newLogger(o.logFormat, o.logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	dataDir, err := filepath.Abs(o.dataDir)
+	if err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	if _, err := embeddb.DropRootPrivileges(log, o.user, dataDir); err != nil {
+		return fmt.Errorf("running as root: %w", err)
+	}
+
+	dbURL := o.databaseURL
+	if dbURL == "" {
+		db, err := embeddb.Start(ctx, embeddb.Config{DataDir: dataDir, Logger: log.With("component", "postgres")})
+		if err != nil {
+			return fmt.Errorf("start embedded PostgreSQL: %w", err)
+		}
+		defer func() {
+			if err := db.Stop(); err != nil {
+				log.Error("stopping embedded PostgreSQL failed", "error", err)
+			} else {
+				log.Info("embedded PostgreSQL stopped")
+			}
+		}()
+		dbURL = db.URL()
+	} else {
+		log.Info("using external PostgreSQL; the embedded one is not started")
+	}
+
+	pool, err := pgxpool.New(ctx, dbURL)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	defer pool.Close()
+	if err := sql.Migrate(ctx, pool, log); err != nil {
+		return err
+	}
+
+	pluginsDir, _ := defaultDir(o.pluginsDir, "plugins")
+	host := plugins.NewHost(log.With("component", "plugins"), pluginsDir)
+	defer func() {
+		host.Close()
+		log.Info("plugins stopped")
+	}()
+	if err := host.Load(ctx); err != nil {
+		return fmt.Errorf("load plugins: %w", err)
+	}
+
+	reg := registry.New()
+	if err := reg.AddHandlers(host.Handlers()); err != nil {
+		return err
+	}
+	st := store.New(pool)
+	eng := engine.New(st, reg, log, engine.Config{Workers: o.workers})
+
+	templatesDir, required := defaultDir(o.templatesDir, "templates")
+	fileTemplates, err := core.ReadTemplateDir(templatesDir, required)
+	if err != nil {
+		return err
+	}
+	// Refused templates are logged by LoadTemplates; the node still serves the rest.
+	_ = eng.LoadTemplates(ctx, append(host.Templates(), fileTemplates...))
+	if len(reg.Templates()) == 0 {
+		log.Warn("no task templates loaded: add plugins to the plugins directory or YAML files to the templates directory",
+			"plugins_dir", pluginsDir, "templates_dir", templatesDir)
+	}
+
+	api := web.New(web.Config{Prefix: o.prefix, Store: st, Tasks: eng, Logger: log})
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", o.listen, err)
+	}
+	httpServer := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- httpServer.Serve(ln) }()
+
+	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
+	engineDone := make(chan error, 1)
+	go func() { engineDone <- eng.Run(engineCtx) }()
+
+	api.MarkReady()
+	log.Info("tasker is ready", "api", "http://"+ln.Addr().String()+"/"+strings.Trim(o.prefix, "/"), "data_dir", dataDir)
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: stopping the API, then the engine, plugins and database")
+	case err := <-httpDone:
+		stopEngine()
+		<-engineDone
+		return fmt.Errorf("http server: %w", err)
+	}
+	stop() // a second signal now ends the process at once
+	api.MarkStopping()
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := httpServer.Shutdown(shutCtx); err != nil {
+		log.Warn("API did not stop cleanly", "error", err)
+	}
+	stopEngine()
+	if err := <-engineDone; err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("engine stopped with an error", "error", err)
+	}
+	return nil
+}
+
+// newLogger logs in colour on a terminal (tint) and JSON otherwise.
+func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && isatty.IsTerminal(f.Fd()) {
+			format = "text"
+		}
+	}
+	switch format {
+	case "text":
+		return slog.New(tint.NewTextHandler(w, &tint.Options{Level: lvl, TimeFormat: "15:04:05.000"})), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: lvl})), nil
+	}
+	return nil, fmt.Errorf("--log-format %q: want auto, text or json", format)
+}

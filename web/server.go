@@ -1,0 +1,111 @@
+package web
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/tasker-systems/tasker/core"
+	"github.com/tasker-systems/tasker/core/store"
+)
+
+// TaskCreator creates tasks; the engine is one.
+type TaskCreator interface {
+	CreateTask(ctx context.Context, req core.TaskRequest) (int64, error)
+}
+
+// Config is what the API needs from the rest of the node.
+type Config struct {
+	Prefix  string // route prefix, "/tasker" when empty
+	Store   *store.Store
+	Tasks   TaskCreator
+	Logger  *slog.Logger
+	MaxBody int64 // request body limit in bytes (1 MiB)
+}
+
+// Server serves the API. Ready reports 503 until MarkReady and after MarkStopping.
+type Server struct {
+	cfg      Config
+	ready    atomic.Bool
+	stopping atomic.Bool
+	mux      *http.ServeMux
+}
+
+// New builds the API's routes.
+func New(cfg Config) *Server {
+	if cfg.Prefix == "" {
+		cfg.Prefix = "/tasker"
+	}
+	cfg.Prefix = "/" + strings.Trim(cfg.Prefix, "/")
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 1 << 20
+	}
+	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	p := cfg.Prefix
+	s.mux.HandleFunc("POST "+p+"/tasks", s.createTask)
+	s.mux.HandleFunc("GET "+p+"/tasks", s.listTasks)
+	s.mux.HandleFunc("GET "+p+"/tasks/{id}", s.getTask)
+	s.mux.HandleFunc("GET "+p+"/health/live", s.live)
+	s.mux.HandleFunc("GET "+p+"/health/ready", s.readiness)
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeProblem(w, r, http.StatusNotFound, "no route "+r.Method+" "+r.URL.Path+"; the API lives under "+p)
+	})
+	return s
+}
+
+// MarkReady is called once templates and plugins are loaded.
+func (s *Server) MarkReady() { s.ready.Store(true) }
+
+// MarkStopping makes readiness fail so load balancers stop sending work.
+func (s *Server) MarkStopping() { s.stopping.Store(true) }
+
+// ServeHTTP logs each request at debug level with its outcome.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	s.mux.ServeHTTP(rec, r)
+	level := slog.LevelDebug
+	if rec.status >= 500 {
+		level = slog.LevelError
+	}
+	s.cfg.Logger.Log(r.Context(), level, "http request", "method", r.Method, "path", r.URL.Path,
+		"status", rec.status, "duration", time.Since(start).Round(time.Microsecond))
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (s *Server) live(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "live"})
+}
+
+func (s *Server) readiness(w http.ResponseWriter, r *http.Request) {
+	checks := map[string]string{"database": "ok", "plugins": "loaded", "node": "serving"}
+	ok := true
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.cfg.Store.Ping(ctx); err != nil {
+		checks["database"], ok = "unreachable: "+err.Error(), false
+	}
+	if !s.ready.Load() {
+		checks["plugins"], ok = "loading", false
+	}
+	if s.stopping.Load() {
+		checks["node"], ok = "shutting down", false
+	}
+	status, word := http.StatusOK, "ready"
+	if !ok {
+		status, word = http.StatusServiceUnavailable, "not ready"
+	}
+	writeJSON(w, status, map[string]any{"status": word, "checks": checks})
+}

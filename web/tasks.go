@@ -1,0 +1,141 @@
+package web
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/tasker-systems/tasker/core"
+	"github.com/tasker-systems/tasker/core/store"
+)
+
+func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
+	var req core.TaskRequest
+	if err := s.decode(w, r, &req); err != nil {
+		writeProblem(w, r, statusOf(err), err.Error())
+		return
+	}
+	if req.Name == "" {
+		writeProblem(w, r, http.StatusBadRequest, `field "name" is required: the name of the task template to run`)
+		return
+	}
+	if len(req.Context) > 0 && !bytes.HasPrefix(bytes.TrimSpace(req.Context), []byte("{")) {
+		writeProblem(w, r, http.StatusBadRequest, `field "context" must be a JSON object`)
+		return
+	}
+	id, err := s.cfg.Tasks.CreateTask(r.Context(), req)
+	if errors.Is(err, core.ErrNotFound) {
+		writeProblem(w, r, http.StatusNotFound, err.Error())
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	task, err := s.cfg.Store.GetTask(r.Context(), id)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	w.Header().Set("Location", fmt.Sprintf("%s/tasks/%d", s.cfg.Prefix, id))
+	writeJSON(w, http.StatusCreated, task)
+}
+
+func (s *Server) getTask(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	if err != nil || id <= 0 {
+		writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("task id %q is not a positive integer", r.PathValue("id")))
+		return
+	}
+	task, err := s.cfg.Store.GetTask(r.Context(), id)
+	if errors.Is(err, core.ErrNotFound) {
+		writeProblem(w, r, http.StatusNotFound, fmt.Sprintf("task %d does not exist", id))
+		return
+	}
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, task)
+}
+
+type taskList struct {
+	Tasks  []core.Task `json:"tasks"`
+	Limit  int         `json:"limit"`
+	Offset int         `json:"offset"`
+}
+
+func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	f := store.TaskFilter{Status: q.Get("status"), Namespace: q.Get("namespace"), Limit: 50}
+	for _, p := range []struct {
+		name string
+		dst  *int
+		max  int
+	}{{"limit", &f.Limit, 1000}, {"offset", &f.Offset, 1 << 30}} {
+		if v := q.Get(p.name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > p.max {
+				writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("query parameter %s=%q must be an integer from 0 to %d", p.name, v, p.max))
+				return
+			}
+			*p.dst = n
+		}
+	}
+	tasks, err := s.cfg.Store.ListTasks(r.Context(), f)
+	if err != nil {
+		s.internalError(w, r, err)
+		return
+	}
+	if tasks == nil {
+		tasks = []core.Task{}
+	}
+	writeJSON(w, http.StatusOK, taskList{Tasks: tasks, Limit: f.Limit, Offset: f.Offset})
+}
+
+// errTooLarge marks a body over the limit, which is a 413, not a 400.
+var errTooLarge = errors.New("request body too large")
+
+// decode reads one JSON object into v, refusing unknown fields, trailing
+// data and bodies over the limit, with a message naming the problem.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	var syntax *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	var tooLarge *http.MaxBytesError
+	switch {
+	case err == nil:
+		if dec.More() {
+			return errors.New("malformed JSON: the body holds more than one JSON value")
+		}
+		return nil
+	case errors.As(err, &tooLarge):
+		return fmt.Errorf("%w: the limit is %d bytes", errTooLarge, tooLarge.Limit)
+	case errors.Is(err, io.EOF):
+		return errors.New("malformed JSON: the request body is empty")
+	case errors.As(err, &syntax):
+		return fmt.Errorf("malformed JSON at byte %d: %v", syntax.Offset, err)
+	case errors.As(err, &typeErr):
+		return fmt.Errorf("field %q must be %s, not JSON %s", typeErr.Field, typeErr.Type, typeErr.Value)
+	default:
+		return fmt.Errorf("malformed JSON: %v", err)
+	}
+}
+
+func statusOf(err error) int {
+	if errors.Is(err, errTooLarge) {
+		return http.StatusRequestEntityTooLarge
+	}
+	return http.StatusBadRequest
+}
+
+func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {
+	s.cfg.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+	writeProblem(w, r, http.StatusInternalServerError, "the server could not complete the request; its log has the cause")
+}
