@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,6 +63,8 @@ type node struct {
 	logs   *lockedBuffer
 	exited chan struct{}
 	err    error
+	// embedded is false for a node started with --database-url.
+	embedded bool
 }
 
 type lockedBuffer struct {
@@ -88,12 +91,14 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func start(t *testing.T, dir string) *node {
+func start(t *testing.T, dir string, extraArgs ...string) *node {
 	t.Helper()
 	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	n := &node{logs: &lockedBuffer{}, exited: make(chan struct{}), api: client.New("http://" + addr + "/tasker")}
+	n := &node{logs: &lockedBuffer{}, exited: make(chan struct{}), api: client.New("http://" + addr + "/tasker"),
+		embedded: !slices.Contains(extraArgs, "--database-url")}
 	n.cmd = exec.Command(filepath.Join(dir, "tasker"), "serve", "--data-dir", filepath.Join(dir, "data"),
 		"--listen", addr, "--plugins-dir", filepath.Join(dir, "plugins"), "--templates-dir", filepath.Join(dir, "templates"))
+	n.cmd.Args = append(n.cmd.Args, extraArgs...)
 	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
 	require.NoError(t, n.cmd.Start())
 	go func() { n.err = n.cmd.Wait(); close(n.exited) }()
@@ -134,7 +139,10 @@ func (n *node) stop(t *testing.T) {
 		t.Fatalf("tasker did not stop within 60s after SIGTERM")
 	}
 	require.NoError(t, n.err, "tasker exit; log:\n%s", n.logs.String())
-	require.Contains(t, n.logs.String(), "embedded PostgreSQL stopped")
+	require.Contains(t, n.logs.String(), "plugins stopped")
+	if n.embedded {
+		require.Contains(t, n.logs.String(), "embedded PostgreSQL stopped")
+	}
 }
 
 // processesUnder lists live processes whose executable lives under dir:
@@ -364,6 +372,51 @@ func TestEndToEndRestartKeepsTasks(t *testing.T) {
 	require.Greater(t, next.TaskID, done.TaskID)
 	require.Equal(t, core.TaskStatusComplete, waitTask(t, n, next.TaskID).Status)
 	n.stop(t)
+}
+
+// embeddedURL reads the connection string of the PostgreSQL that a running
+// tasker embeds, from its data directory.
+func embeddedURL(t *testing.T, dir string) string {
+	pid, err := os.ReadFile(filepath.Join(dir, "data", "pg", "postmaster.pid"))
+	require.NoError(t, err)
+	lines := strings.Split(string(pid), "\n")
+	require.Greater(t, len(lines), 3, "postmaster.pid: %s", pid)
+	password, err := os.ReadFile(filepath.Join(dir, "data", "pg-password"))
+	require.NoError(t, err)
+	return fmt.Sprintf("postgres://tasker:%s@127.0.0.1:%s/tasker?sslmode=disable",
+		strings.TrimSpace(string(password)), strings.TrimSpace(lines[3]))
+}
+
+func TestEndToEndExternalDatabaseSharedByTwoNodes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dirA := workdir(t)
+	a := start(t, dirA)
+	dirB := workdir(t)
+	b := start(t, dirB, "--database-url", embeddedURL(t, dirA))
+	require.Contains(t, b.logs.String(), "using external PostgreSQL; the embedded one is not started")
+	require.NoDirExists(t, filepath.Join(dirB, "data", "pg"), "no embedded PostgreSQL for a node with --database-url")
+
+	var ids []int64
+	for i := range 6 {
+		node := []*node{a, b}[i%2]
+		task, err := node.api.CreateTask(ctx, core.TaskRequest{Name: "order_process", Context: order(100 + i)})
+		require.NoError(t, err)
+		ids = append(ids, task.TaskID)
+	}
+	for _, id := range ids {
+		task := waitTask(t, b, id)
+		require.Equal(t, core.TaskStatusComplete, task.Status)
+		steps := stepsByName(task)
+		require.Equal(t, 1, steps["validate_order"].Attempts, "task %d: no step runs twice", id)
+		require.Equal(t, 2, steps["process_payment"].Attempts, "task %d", id)
+		require.Equal(t, 1, steps["send_confirmation"].Attempts, "task %d", id)
+		fromA, err := a.api.Task(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, core.TaskStatusComplete, fromA.Status, "both nodes see one database")
+	}
+	b.stop(t)
+	a.stop(t)
 }
 
 func TestVersionCommand(t *testing.T) {

@@ -110,7 +110,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error
 		if err != nil {
 			return fmt.Errorf("migrate: apply %04d_%s: %w", m.Version, m.Name, err)
 		}
-		logger.Info("applied database migration", "version", m.Version, "name", m.Name, "duration", time.Since(start).Round(time.Millisecond))
+		logger.Info("applied database migration", "version", m.Version, "name", m.Name, "duration", time.Since(start).Round(time.Millisecond).String())
 	}
 	return nil
 }

@@ -72,7 +72,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		level = slog.LevelError
 	}
 	s.cfg.Logger.Log(r.Context(), level, "http request", "method", r.Method, "path", r.URL.Path,
-		"status", rec.status, "duration", time.Since(start).Round(time.Microsecond))
+		"status", rec.status, "duration", time.Since(start).Round(time.Microsecond).String())
 }
 
 type statusRecorder struct {

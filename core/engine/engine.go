@@ -220,7 +220,7 @@ func (e *Engine) execute(ctx context.Context, s core.StepRequest) {
 		}
 		cancel()
 	}
-	elapsed := time.Since(start).Round(time.Microsecond)
+	elapsed := time.Since(start).Round(time.Microsecond).String()
 
 	// Outcomes are recorded even while shutting down: a finished step must not be lost.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
@@ -249,18 +249,19 @@ func (e *Engine) execute(ctx context.Context, s core.StepRequest) {
 	}
 }
 
-func (e *Engine) recordFailure(ctx context.Context, log *slog.Logger, s core.StepRequest, failure *core.StepError, elapsed time.Duration) {
-	stepStatus, taskStatus, err := e.store.FailStep(ctx, s.StepID, e.cfg.Owner, failure)
+func (e *Engine) recordFailure(ctx context.Context, log *slog.Logger, s core.StepRequest, failure *core.StepError, elapsed string) {
+	f, err := e.store.FailStep(ctx, s.StepID, e.cfg.Owner, failure)
 	switch {
 	case err != nil:
 		log.Error("could not record the step's failure; it will be retried when its lease expires", "error", err, "failure", failure.Message)
-	case stepStatus == "":
+	case f.StepStatus == "":
 		log.Warn("step failed after its lease was lost; the failure was discarded", "failure", failure.Message)
-	case stepStatus == core.StepStatusWaitingForRetry:
-		log.Warn("step failed; it will be retried", "kind", failure.Kind.String(), "error", failure.Message, "duration", elapsed)
+	case f.StepStatus == core.StepStatusWaitingForRetry:
+		log.Warn("step failed; it will be retried", "kind", failure.Kind.String(), "error", failure.Message,
+			"duration", elapsed, "retry_in", time.Until(*f.RetryAt).Round(time.Millisecond).String())
 	default:
 		log.Error("step failed for good", "kind", failure.Kind.String(), "error", failure.Message, "duration", elapsed)
-		e.logTaskEnd(s.TaskID, taskStatus)
+		e.logTaskEnd(s.TaskID, f.TaskStatus)
 	}
 }
 

@@ -117,17 +117,27 @@ func (s *Store) CompleteStep(ctx context.Context, stepID int64, owner string, re
 	return deref(status), nil
 }
 
-// FailStep records a failed attempt and returns the step's new status
-// (waiting_for_retry or error) and the task's; both are "" when owner no
-// longer holds the lease (nothing changed).
-func (s *Store) FailStep(ctx context.Context, stepID int64, owner string, failure *core.StepError) (stepStatus, taskStatus string, err error) {
+// Failure is what FailStep changed.
+type Failure struct {
+	// StepStatus is waiting_for_retry or error; "" when the caller no longer
+	// held the lease and nothing changed.
+	StepStatus string
+	TaskStatus string
+	// RetryAt is when the step runs again, for waiting_for_retry.
+	RetryAt *time.Time
+}
+
+// FailStep records a failed attempt.
+func (s *Store) FailStep(ctx context.Context, stepID int64, owner string, failure *core.StepError) (Failure, error) {
 	var step, task *string
-	err = s.pool.QueryRow(ctx, qFailStep, stepID, owner, failure.Message, failure.Kind == core.Permanent,
-		failure.RetryAfter.Milliseconds()).Scan(&step, &task)
+	var f Failure
+	err := s.pool.QueryRow(ctx, qFailStep, stepID, owner, failure.Message, failure.Kind == core.Permanent,
+		failure.RetryAfter.Milliseconds()).Scan(&step, &task, &f.RetryAt)
 	if err != nil {
-		return "", "", fmt.Errorf("fail step %d: %w", stepID, err)
+		return Failure{}, fmt.Errorf("fail step %d: %w", stepID, err)
 	}
-	return deref(step), deref(task), nil
+	f.StepStatus, f.TaskStatus = deref(step), deref(task)
+	return f, nil
 }
 
 // ReleaseStep hands a claimed step back to the queue without charging the

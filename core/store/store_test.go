@@ -157,18 +157,20 @@ func TestRetryThenExhaust(t *testing.T) {
 	id := b.newTask(t, diamond(func(tp *core.Template) { tp.Steps[0].RetryLimit = intp(2) }))
 
 	s := b.claim(t, 1)["start"]
-	step, task, err := b.store.FailStep(b.ctx, s.StepID, owner, &core.StepError{Kind: core.Retryable, Message: "gateway timeout"})
+	f, err := b.store.FailStep(b.ctx, s.StepID, owner, &core.StepError{Kind: core.Retryable, Message: "gateway timeout"})
 	require.NoError(t, err)
-	require.Equal(t, core.StepStatusWaitingForRetry, step)
-	require.Equal(t, core.TaskStatusInProgress, task)
+	require.Equal(t, core.StepStatusWaitingForRetry, f.StepStatus)
+	require.Equal(t, core.TaskStatusInProgress, f.TaskStatus)
+	require.NotNil(t, f.RetryAt)
 	require.Equal(t, "gateway timeout", *b.stepStatus(t, id)["start"].LastError)
 
 	s = b.claim(t, 1)["start"]
 	require.Equal(t, 2, s.Attempt, "the retry is the second attempt")
-	step, task, err = b.store.FailStep(b.ctx, s.StepID, owner, &core.StepError{Kind: core.Retryable, Message: "gateway timeout again"})
+	f, err = b.store.FailStep(b.ctx, s.StepID, owner, &core.StepError{Kind: core.Retryable, Message: "gateway timeout again"})
 	require.NoError(t, err)
-	require.Equal(t, core.StepStatusError, step, "retry limit counts every attempt")
-	require.Equal(t, core.TaskStatusError, task, "nothing else can run")
+	require.Equal(t, core.StepStatusError, f.StepStatus, "retry limit counts every attempt")
+	require.Equal(t, core.TaskStatusError, f.TaskStatus, "nothing else can run")
+	require.Nil(t, f.RetryAt)
 	require.Empty(t, b.claim(t, 10))
 
 	var reason string
@@ -190,10 +192,10 @@ func TestPermanentErrorAndNonRetryableStopAtOnce(t *testing.T) {
 	} {
 		id := b.newTask(t, tc.tpl)
 		s := b.claim(t, 1)["start"]
-		step, task, err := b.store.FailStep(b.ctx, s.StepID, owner, &core.StepError{Kind: tc.kind, Message: "card declined"})
+		f, err := b.store.FailStep(b.ctx, s.StepID, owner, &core.StepError{Kind: tc.kind, Message: "card declined"})
 		require.NoError(t, err, tc.name)
-		require.Equal(t, core.StepStatusError, step, tc.name)
-		require.Equal(t, core.TaskStatusError, task, tc.name)
+		require.Equal(t, core.StepStatusError, f.StepStatus, tc.name)
+		require.Equal(t, core.TaskStatusError, f.TaskStatus, tc.name)
 		require.Equal(t, 1, b.stepStatus(t, id)["start"].Attempts, tc.name)
 	}
 }
@@ -205,9 +207,9 @@ func TestFailedBranchLetsIndependentBranchFinish(t *testing.T) {
 	b.complete(t, b.claim(t, 1)["start"], `1`)
 	branches := b.claim(t, 10)
 
-	_, task, err := b.store.FailStep(b.ctx, branches["left"].StepID, owner, &core.StepError{Kind: core.Permanent, Message: "boom"})
+	f, err := b.store.FailStep(b.ctx, branches["left"].StepID, owner, &core.StepError{Kind: core.Permanent, Message: "boom"})
 	require.NoError(t, err)
-	require.Equal(t, core.TaskStatusInProgress, task, "right is still running")
+	require.Equal(t, core.TaskStatusInProgress, f.TaskStatus, "right is still running")
 
 	require.Equal(t, core.TaskStatusError, b.complete(t, branches["right"], `2`), "join can never run")
 	steps := b.stepStatus(t, id)
@@ -235,7 +237,7 @@ func TestBackoffAndRetryAfter(t *testing.T) {
 	}
 
 	s := b.claim(t, 1)["start"]
-	_, _, err := b.store.FailStep(b.ctx, s.StepID, owner, &core.StepError{Message: "x"})
+	_, err := b.store.FailStep(b.ctx, s.StepID, owner, &core.StepError{Message: "x"})
 	require.NoError(t, err)
 	d := nextIn()
 	require.True(t, d >= 29*time.Second && d <= 61*time.Second, "first retry: base with jitter in [base/2, base], got %s", d)
@@ -243,21 +245,21 @@ func TestBackoffAndRetryAfter(t *testing.T) {
 
 	release()
 	s = b.claim(t, 1)["start"]
-	_, _, err = b.store.FailStep(b.ctx, s.StepID, owner, &core.StepError{Message: "x"})
+	_, err = b.store.FailStep(b.ctx, s.StepID, owner, &core.StepError{Message: "x"})
 	require.NoError(t, err)
 	d = nextIn()
 	require.True(t, d >= 44*time.Second && d <= 91*time.Second, "second retry: 2*base capped at 90s, got %s", d)
 
 	release()
 	s = b.claim(t, 1)["start"]
-	_, _, err = b.store.FailStep(b.ctx, s.StepID, owner, &core.StepError{Message: "429", RetryAfter: 3 * time.Second})
+	_, err = b.store.FailStep(b.ctx, s.StepID, owner, &core.StepError{Message: "429", RetryAfter: 3 * time.Second})
 	require.NoError(t, err)
 	d = nextIn()
 	require.True(t, d > 2*time.Second && d <= 3*time.Second, "a requested delay wins over backoff, got %s", d)
 
 	release()
 	s = b.claim(t, 1)["start"]
-	_, _, err = b.store.FailStep(b.ctx, s.StepID, owner, &core.StepError{Message: "429", RetryAfter: time.Hour})
+	_, err = b.store.FailStep(b.ctx, s.StepID, owner, &core.StepError{Message: "429", RetryAfter: time.Hour})
 	require.NoError(t, err)
 	d = nextIn()
 	require.True(t, d > 89*time.Second && d <= 90*time.Second, "a requested delay is capped too, got %s", d)
@@ -272,9 +274,9 @@ func TestLostLeaseChangesNothing(t *testing.T) {
 	status, err := b.store.CompleteStep(b.ctx, s.StepID, "someone-else", json.RawMessage(`1`))
 	require.NoError(t, err)
 	require.Empty(t, status)
-	step, _, err := b.store.FailStep(b.ctx, s.StepID, "someone-else", &core.StepError{Message: "x"})
+	f, err := b.store.FailStep(b.ctx, s.StepID, "someone-else", &core.StepError{Message: "x"})
 	require.NoError(t, err)
-	require.Empty(t, step)
+	require.Equal(t, store.Failure{}, f)
 	require.Equal(t, core.StepStatusInProgress, b.stepStatus(t, id)["start"].Status)
 }
 

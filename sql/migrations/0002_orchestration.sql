@@ -198,10 +198,11 @@ $$;
 
 -- Records a failed attempt. The step waits for a retry when it is retryable,
 -- the error is not permanent and attempts remain; otherwise it ends in error.
--- Returns the step's new status and its task's, or no row when the lease was lost.
+-- Returns the step's new status, its task's and when the step runs again;
+-- all null when the lease was lost.
 create function tasker.fail_step(
     p_step_id bigint, p_owner text, p_error text, p_permanent boolean, p_retry_after_ms integer,
-    out step_status text, out task_status text
+    out step_status text, out task_status text, out retry_at timestamptz
 ) language plpgsql as $$
 declare
     v_task_id bigint;
@@ -231,7 +232,8 @@ begin
                                    else now() + make_interval(secs => v_delay / 1000.0) end,
             completed_at = case when v_status = 'error' then now() end,
             updated_at = now()
-        where step_id = p_step_id;
+        where step_id = p_step_id
+        returning case when v_status = 'waiting_for_retry' then next_attempt_at end into retry_at;
     insert into tasker.step_transitions (step_id, task_id, from_status, to_status, reason, metadata)
         values (p_step_id, v_task_id, 'in_progress', v_status, p_error,
                 jsonb_build_object('attempt', v_step.attempts, 'permanent', p_permanent,
