@@ -19,6 +19,8 @@ type StepRequest struct {
 	TaskVersion string
 	// Attempt is 1 on the first run of the step.
 	Attempt int
+	// Timeout is the step template's deadline per attempt; zero means the engine's default.
+	Timeout time.Duration
 	// Context is the task's context as JSON.
 	Context json.RawMessage
 	// HandlerConfig is the step template's handler_config as JSON (null when absent).

@@ -42,9 +42,11 @@ type StepTemplate struct {
 	DependsOnStep  string         `yaml:"depends_on_step" json:"depends_on_step,omitempty"`
 	DependsOnSteps []string       `yaml:"depends_on_steps" json:"depends_on_steps,omitempty"`
 	Retryable      *bool          `yaml:"default_retryable" json:"default_retryable,omitempty"`
+	Skippable      bool           `yaml:"skippable" json:"skippable,omitempty"`
 	RetryLimit     *int           `yaml:"default_retry_limit" json:"default_retry_limit,omitempty"`
 	RetryBackoffMS *int           `yaml:"retry_backoff_ms" json:"retry_backoff_ms,omitempty"`
 	RetryMaxMS     *int           `yaml:"retry_backoff_max_ms" json:"retry_backoff_max_ms,omitempty"`
+	TimeoutMS      *int           `yaml:"timeout_ms" json:"timeout_ms,omitempty"`
 	HandlerConfig  map[string]any `yaml:"handler_config" json:"handler_config,omitempty"`
 }
 
@@ -121,6 +123,9 @@ func (t *Template) Validate() error {
 		}
 		if s.RetryBackoffMS != nil && *s.RetryBackoffMS < 0 {
 			errs = append(errs, fmt.Errorf("step %q: retry_backoff_ms is %d; it must not be negative", s.Name, *s.RetryBackoffMS))
+		}
+		if s.TimeoutMS != nil && *s.TimeoutMS < 1 {
+			errs = append(errs, fmt.Errorf("step %q: timeout_ms is %d; it must be at least 1", s.Name, *s.TimeoutMS))
 		}
 		if s.RetryMaxMS != nil && *s.RetryMaxMS < 0 {
 			errs = append(errs, fmt.Errorf("step %q: retry_backoff_max_ms is %d; it must not be negative", s.Name, *s.RetryMaxMS))
@@ -204,9 +209,11 @@ type stepDefinition struct {
 	HandlerConfig map[string]any `json:"handler_config,omitempty"`
 	DependsOn     []string       `json:"depends_on"`
 	Retryable     bool           `json:"retryable"`
+	Skippable     bool           `json:"skippable"`
 	RetryLimit    int            `json:"retry_limit"`
 	BackoffBaseMS int            `json:"backoff_base_ms"`
 	BackoffMaxMS  int            `json:"backoff_max_ms"`
+	TimeoutMS     *int           `json:"timeout_ms,omitempty"`
 }
 
 // Definition returns the template in the normalised JSON form the database
@@ -216,8 +223,8 @@ func (t *Template) Definition() (json.RawMessage, string, error) {
 	for _, s := range t.Steps {
 		d := stepDefinition{
 			Name: s.Name, Handler: s.Handler, HandlerConfig: s.HandlerConfig,
-			DependsOn: s.Dependencies(), Retryable: true, RetryLimit: DefaultRetryLimit,
-			BackoffBaseMS: DefaultBackoffBaseMS, BackoffMaxMS: DefaultBackoffMaxMS,
+			DependsOn: s.Dependencies(), Retryable: true, Skippable: s.Skippable, RetryLimit: DefaultRetryLimit,
+			BackoffBaseMS: DefaultBackoffBaseMS, BackoffMaxMS: DefaultBackoffMaxMS, TimeoutMS: s.TimeoutMS,
 		}
 		if d.DependsOn == nil {
 			d.DependsOn = []string{}

@@ -36,6 +36,7 @@ var (
 	qFailStep         = query("fail_step")
 	qReleaseStep      = query("release_step")
 	qReapExpired      = query("reap_expired_leases")
+	qExtendLeases     = query("extend_leases")
 	qGetTask          = query("get_task")
 	qListTasks        = query("list_tasks")
 	qTaskSteps        = query("task_steps")
@@ -90,10 +91,14 @@ func (s *Store) ClaimSteps(ctx context.Context, owner string, limit int, lease t
 	steps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (core.StepRequest, error) {
 		var r core.StepRequest
 		var cfg, deps []byte
-		err := row.Scan(&r.StepID, &r.TaskID, &r.StepName, &r.Handler, &cfg, &r.Attempt, &r.Namespace,
+		var timeoutMS *int64
+		err := row.Scan(&r.StepID, &r.TaskID, &r.StepName, &r.Handler, &cfg, &r.Attempt, &timeoutMS, &r.Namespace,
 			&r.TaskName, &r.TaskVersion, &r.Context, &deps)
 		if err != nil {
 			return r, err
+		}
+		if timeoutMS != nil {
+			r.Timeout = time.Duration(*timeoutMS) * time.Millisecond
 		}
 		r.HandlerConfig = cfg
 		if err := json.Unmarshal(deps, &r.DependencyResults); err != nil {
@@ -148,6 +153,20 @@ func (s *Store) ReleaseStep(ctx context.Context, stepID int64, owner, reason str
 		return false, fmt.Errorf("release step %d: %w", stepID, err)
 	}
 	return ok, nil
+}
+
+// ExtendLeases renews owner's leases on stepIDs and returns the ids it no
+// longer holds.
+func (s *Store) ExtendLeases(ctx context.Context, owner string, stepIDs []int64, lease time.Duration) ([]int64, error) {
+	rows, err := s.pool.Query(ctx, qExtendLeases, owner, stepIDs, lease.Milliseconds())
+	if err != nil {
+		return nil, fmt.Errorf("extend leases: %w", err)
+	}
+	lost, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("extend leases: %w", err)
+	}
+	return lost, nil
 }
 
 // ReapExpiredLeases returns up to limit steps whose lease expired to the queue.

@@ -49,10 +49,14 @@ create table tasker.workflow_steps (
     remaining_deps   integer not null default 0 check (remaining_deps >= 0),
     attempts         integer not null default 0,
     retryable        boolean not null default true,
+    -- May be resolved without running when a request names it in bypass_steps.
+    skippable        boolean not null default false,
     -- Total attempts allowed, the first one included.
     retry_limit      integer not null default 3 check (retry_limit >= 1),
     backoff_base_ms  integer not null default 1000 check (backoff_base_ms >= 0),
     backoff_max_ms   integer not null default 300000 check (backoff_max_ms >= 0),
+    -- A handler's deadline per attempt; null means the engine's default.
+    timeout_ms       integer check (timeout_ms > 0),
     next_attempt_at  timestamptz not null default now(),
     lease_owner      text,
     lease_expires_at timestamptz,

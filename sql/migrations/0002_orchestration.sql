@@ -1,5 +1,7 @@
 -- The orchestration functions. The Go engine is a thin loop around them:
 -- claim_steps -> run the handler -> complete_step or fail_step.
+-- Whenever a step becomes ready at once, they notify channel tasker_work so
+-- that idle nodes claim it without waiting for their next poll.
 -- Functions that change a task's steps lock the task row first, always in
 -- that order (task, then steps), so that concurrent completions of a task's
 -- last steps see each other and exactly one of them finishes the task.
@@ -51,11 +53,11 @@ begin
 
     with steps as (
         insert into tasker.workflow_steps (task_id, name, handler, handler_config, remaining_deps,
-                                           retryable, retry_limit, backoff_base_ms, backoff_max_ms)
+                                           retryable, skippable, retry_limit, backoff_base_ms, backoff_max_ms, timeout_ms)
         select v_task_id, s->>'name', s->>'handler', s->'handler_config',
                coalesce(jsonb_array_length(s->'depends_on'), 0),
-               (s->>'retryable')::boolean, (s->>'retry_limit')::integer,
-               (s->>'backoff_base_ms')::integer, (s->>'backoff_max_ms')::integer
+               (s->>'retryable')::boolean, coalesce((s->>'skippable')::boolean, false), (s->>'retry_limit')::integer,
+               (s->>'backoff_base_ms')::integer, (s->>'backoff_max_ms')::integer, (s->>'timeout_ms')::integer
         from jsonb_array_elements(v_definition->'steps') as s
         returning step_id
     )
@@ -69,6 +71,7 @@ begin
         join tasker.workflow_steps child on child.task_id = v_task_id and child.name = s->>'name'
         join tasker.workflow_steps parent on parent.task_id = v_task_id and parent.name = dep.name;
 
+    perform pg_notify('tasker_work', '');
     return v_task_id;
 end $$;
 
@@ -77,8 +80,8 @@ end $$;
 create function tasker.claim_steps(p_owner text, p_limit integer, p_lease_ms integer)
 returns table (
     step_id bigint, task_id bigint, step_name text, handler text, handler_config jsonb,
-    attempt integer, namespace text, task_name text, task_version text, context jsonb,
-    dependency_results jsonb
+    attempt integer, timeout_ms integer, namespace text, task_name text, task_version text,
+    context jsonb, dependency_results jsonb
 ) language plpgsql as $$
 begin
     return query
@@ -96,7 +99,8 @@ begin
                 lease_expires_at = now() + make_interval(secs => p_lease_ms / 1000.0), updated_at = now()
         from ready
         where s.step_id = ready.step_id
-        returning s.step_id, s.task_id, s.name, s.handler, s.handler_config, s.attempts, ready.status as from_status
+        returning s.step_id, s.task_id, s.name, s.handler, s.handler_config, s.attempts, s.timeout_ms,
+                  ready.status as from_status
     ), step_audit as (
         insert into tasker.step_transitions (step_id, task_id, from_status, to_status, reason, metadata)
         select c.step_id, c.task_id, c.from_status, 'in_progress', 'claimed',
@@ -110,7 +114,7 @@ begin
         insert into tasker.task_transitions (task_id, from_status, to_status, reason)
         select st.task_id, 'pending', 'in_progress', 'first step claimed' from started st
     )
-    select c.step_id, c.task_id, c.name, c.handler, c.handler_config, c.attempts,
+    select c.step_id, c.task_id, c.name, c.handler, c.handler_config, c.attempts, c.timeout_ms,
            n.name, tt.name, tt.version, t.context,
            coalesce((select jsonb_object_agg(p.name, coalesce(p.results, 'null'::jsonb))
                      from tasker.workflow_step_edges e
@@ -164,6 +168,7 @@ create function tasker.complete_step(p_step_id bigint, p_owner text, p_results j
 returns text language plpgsql as $$
 declare
     v_task_id bigint;
+    v_ready   integer;
 begin
     select task_id into v_task_id from tasker.workflow_steps where step_id = p_step_id;
     perform 1 from tasker.tasks where task_id = v_task_id for update;
@@ -178,9 +183,16 @@ begin
     insert into tasker.step_transitions (step_id, task_id, from_status, to_status, reason)
         values (p_step_id, v_task_id, 'in_progress', 'complete', 'handler succeeded');
 
-    update tasker.workflow_steps s set remaining_deps = s.remaining_deps - 1, updated_at = now()
-        from tasker.workflow_step_edges e
-        where e.from_step_id = p_step_id and s.step_id = e.to_step_id;
+    with released as (
+        update tasker.workflow_steps s set remaining_deps = s.remaining_deps - 1, updated_at = now()
+            from tasker.workflow_step_edges e
+            where e.from_step_id = p_step_id and s.step_id = e.to_step_id
+            returning s.remaining_deps, s.status
+    )
+    select count(*) into v_ready from released where remaining_deps = 0 and status = 'pending';
+    if v_ready > 0 then
+        perform pg_notify('tasker_work', '');
+    end if;
 
     return tasker.settle_task(v_task_id);
 end $$;
@@ -268,8 +280,23 @@ begin
     end if;
     insert into tasker.step_transitions (step_id, task_id, from_status, to_status, reason)
         values (p_step_id, v_task_id, 'in_progress', v_status, p_reason);
+    perform pg_notify('tasker_work', '');
     return true;
 end $$;
+
+-- Renews the leases of steps p_owner is still running and returns the ids
+-- it no longer holds (another node reaped them, or an operator cancelled
+-- them), whose handlers the engine then cancels.
+create function tasker.extend_leases(p_owner text, p_step_ids bigint[], p_lease_ms integer)
+returns setof bigint language sql as $$
+    with extended as (
+        update tasker.workflow_steps
+            set lease_expires_at = now() + make_interval(secs => p_lease_ms / 1000.0)
+            where step_id = any(p_step_ids) and status = 'in_progress' and lease_owner = p_owner
+            returning step_id
+    )
+    select id from unnest(p_step_ids) as id where id not in (select step_id from extended)
+$$;
 
 -- Returns steps whose lease expired (their node stopped or crashed mid-step)
 -- to the queue through fail_step, so the lost attempt counts like any other
@@ -291,5 +318,8 @@ begin
             v_count := v_count + 1;
         end if;
     end loop;
+    if v_count > 0 then
+        perform pg_notify('tasker_work', '');
+    end if;
     return v_count;
 end $$;

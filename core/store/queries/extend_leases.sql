@@ -1,0 +1,1 @@
+select tasker.extend_leases($1, $2, $3)
