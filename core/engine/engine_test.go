@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tasker-systems/tasker/core"
@@ -34,6 +36,8 @@ func (f handlerFunc) Execute(ctx context.Context, req core.StepRequest) (json.Ra
 type bundle struct {
 	ctx    context.Context
 	store  *store.Store
+	pool   *pgxpool.Pool
+	reg    *registry.Registry
 	engine *engine.Engine
 	logs   *syncBuffer
 }
@@ -61,20 +65,23 @@ version: 1.0.0
 step_templates:
   - {name: fetch, handler: fetch}
   - {name: charge, handler: charge, depends_on_step: fetch, retry_backoff_ms: 10, handler_config: {gateway: test}}
-  - {name: notify, handler: notify, depends_on_step: charge}
+  - {name: notify, handler: notify, depends_on_step: charge, timeout_ms: 100}
 `
 
 func setup(t *testing.T, cfg engine.Config, handlers map[string]core.Handler) bundle {
 	t.Helper()
-	st := store.New(pgtest.New(t))
+	pool := pgtest.New(t)
+	st := store.New(pool)
 	reg := registry.New()
 	require.NoError(t, reg.AddHandlers(handlers))
 	logs := &syncBuffer{}
-	cfg.PollInterval = 20 * time.Millisecond
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 20 * time.Millisecond
+	}
 	eng := engine.New(st, reg, slog.New(slog.NewJSONHandler(logs, nil)), cfg)
 	ctx := context.Background()
 	require.NoError(t, eng.LoadTemplates(ctx, []core.TemplateSource{{Origin: "test", YAML: []byte(template)}}))
-	return bundle{ctx: ctx, store: st, engine: eng, logs: logs}
+	return bundle{ctx: ctx, store: st, pool: pool, reg: reg, engine: eng, logs: logs}
 }
 
 func (b bundle) run(t *testing.T) (stop func()) {
@@ -192,4 +199,105 @@ func TestEngineShutdownHandsRunningStepsBack(t *testing.T) {
 	require.Equal(t, core.StepStatusPending, task.Steps[0].Status, "handed back, not failed")
 	require.Equal(t, 0, task.Steps[0].Attempts, "the interrupted attempt is not charged")
 	require.Contains(t, b.logs.String(), "step interrupted by shutdown and handed back to the queue")
+}
+
+func ok(context.Context, core.StepRequest) (json.RawMessage, error) { return json.RawMessage(`true`), nil }
+
+// blockUntilCancelled reports each call on started and returns when its
+// context ends.
+func blockUntilCancelled(started chan<- int64) core.Handler {
+	return handlerFunc(func(ctx context.Context, req core.StepRequest) (json.RawMessage, error) {
+		started <- req.StepID
+		<-ctx.Done()
+		return nil, context.Cause(ctx)
+	})
+}
+
+func TestEngineWakesOnNotifyFromAnotherWriter(t *testing.T) {
+	t.Parallel()
+	b := setup(t, engine.Config{PollInterval: time.Hour, ReapInterval: time.Hour, Lease: time.Hour}, map[string]core.Handler{
+		"fetch": handlerFunc(ok), "charge": handlerFunc(ok), "notify": handlerFunc(ok),
+	})
+	b.run(t)
+	require.Eventually(t, func() bool { return strings.Contains(b.logs.String(), "engine started") }, 5*time.Second, 10*time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // let the listener connect
+	entry, err := b.reg.Lookup("", "pipeline", "")
+	require.NoError(t, err)
+	// Created behind the engine's back, as another node would: only NOTIFY can wake it.
+	id, err := b.store.CreateTask(b.ctx, entry.ID, core.TaskRequest{})
+	require.NoError(t, err)
+	b.waitFor(t, id, core.TaskStatusComplete)
+}
+
+func TestEngineCancelsHandlerOnCancelNotification(t *testing.T) {
+	t.Parallel()
+	started := make(chan int64, 1)
+	b := setup(t, engine.Config{}, map[string]core.Handler{
+		"fetch": blockUntilCancelled(started), "charge": nil, "notify": nil,
+	})
+	b.run(t)
+	time.Sleep(200 * time.Millisecond) // let the listener connect
+	id, err := b.engine.CreateTask(b.ctx, core.TaskRequest{Name: "pipeline"})
+	require.NoError(t, err)
+	<-started
+	_, err = b.pool.Exec(b.ctx, "select pg_notify('tasker_cancel', $1)", fmt.Sprintf("task:%d", id))
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		return strings.Contains(b.logs.String(), "step handler stopped") &&
+			strings.Contains(b.logs.String(), "cancelled by an operator")
+	}, 10*time.Second, 10*time.Millisecond, b.logs.String())
+}
+
+func TestEngineStopsHandlerWhoseLeaseWasTaken(t *testing.T) {
+	t.Parallel()
+	started := make(chan int64, 1)
+	b := setup(t, engine.Config{Lease: 300 * time.Millisecond}, map[string]core.Handler{
+		"fetch": blockUntilCancelled(started), "charge": nil, "notify": nil,
+	})
+	b.run(t)
+	_, err := b.engine.CreateTask(b.ctx, core.TaskRequest{Name: "pipeline"})
+	require.NoError(t, err)
+	stepID := <-started
+	_, err = b.pool.Exec(b.ctx, "update tasker.workflow_steps set lease_owner = 'other-node' where step_id = $1", stepID)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		return strings.Contains(b.logs.String(), "step lease lost; cancelling its handler") &&
+			strings.Contains(b.logs.String(), "step handler stopped")
+	}, 10*time.Second, 10*time.Millisecond, b.logs.String())
+}
+
+func TestEngineRenewsLeasesOfLongSteps(t *testing.T) {
+	t.Parallel()
+	b := setup(t, engine.Config{Lease: 300 * time.Millisecond, ReapInterval: 50 * time.Millisecond}, map[string]core.Handler{
+		"fetch": handlerFunc(func(context.Context, core.StepRequest) (json.RawMessage, error) {
+			time.Sleep(time.Second) // over three leases long
+			return json.RawMessage(`1`), nil
+		}),
+		"charge": handlerFunc(ok), "notify": handlerFunc(ok),
+	})
+	b.run(t)
+	id, err := b.engine.CreateTask(b.ctx, core.TaskRequest{Name: "pipeline"})
+	require.NoError(t, err)
+	task := b.waitFor(t, id, core.TaskStatusComplete)
+	require.Equal(t, 1, task.Steps[0].Attempts, "a renewed lease is never reaped")
+}
+
+func TestEngineStepTimeoutFromTemplate(t *testing.T) {
+	t.Parallel()
+	b := setup(t, engine.Config{}, map[string]core.Handler{
+		"fetch": handlerFunc(ok), "charge": handlerFunc(ok),
+		"notify": handlerFunc(func(ctx context.Context, req core.StepRequest) (json.RawMessage, error) {
+			if req.Attempt == 1 {
+				<-ctx.Done() // the template gives this step 100ms
+				return nil, ctx.Err()
+			}
+			return json.RawMessage(`1`), nil
+		}),
+	})
+	b.run(t)
+	id, err := b.engine.CreateTask(b.ctx, core.TaskRequest{Name: "pipeline"})
+	require.NoError(t, err)
+	task := b.waitFor(t, id, core.TaskStatusComplete)
+	require.Equal(t, 2, task.Steps[2].Attempts)
+	require.Contains(t, b.logs.String(), "step timed out after 100ms")
 }

@@ -1,0 +1,246 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tasker-systems/tasker/core"
+	"github.com/tasker-systems/tasker/core/store"
+)
+
+// Run claims and executes steps until ctx is cancelled, then lets running
+// steps finish for ShutdownGrace, cancels the rest and hands them back to the
+// queue without charging their attempt.
+func (e *Engine) Run(ctx context.Context) error {
+	e.log.Info("engine started", "owner", e.cfg.Owner, "workers", e.cfg.Workers, "listen", !e.cfg.NoListen)
+	// Handlers run under their own context so that shutdown can give them a
+	// grace period instead of cutting them off the moment ctx ends.
+	handlerCtx, cancelHandlers := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancelHandlers(errShuttingDown)
+	if !e.cfg.NoListen {
+		go e.listen(ctx)
+	}
+
+	done := make(chan struct{}, e.cfg.Workers)
+	running := 0
+	poll := time.NewTicker(e.cfg.PollInterval)
+	defer poll.Stop()
+	reap := time.NewTicker(e.cfg.ReapInterval)
+	defer reap.Stop()
+	renew := time.NewTicker(e.cfg.Lease / 3)
+	defer renew.Stop()
+
+	for {
+		if free := e.cfg.Workers - running; free > 0 && ctx.Err() == nil {
+			steps, err := e.store.ClaimSteps(ctx, e.cfg.Owner, free, e.cfg.Lease)
+			if err != nil && ctx.Err() == nil {
+				e.log.Error("claiming ready steps failed; will try again", "error", err)
+			}
+			for _, s := range steps {
+				running++
+				stepCtx, cancel := context.WithCancelCause(handlerCtx)
+				e.inflight.add(s.StepID, s.TaskID, cancel)
+				go func() {
+					defer func() { done <- struct{}{} }()
+					defer e.inflight.remove(s.StepID)
+					defer cancel(nil)
+					e.execute(stepCtx, s)
+				}()
+			}
+			if len(steps) == free {
+				// A full batch: more may be ready, so claim again once a worker frees up.
+				e.Wake()
+			}
+		}
+		select {
+		case <-ctx.Done():
+			e.drain(running, done, func() { cancelHandlers(errShuttingDown) })
+			e.log.Info("engine stopped", "owner", e.cfg.Owner)
+			return nil
+		case <-done:
+			running--
+		case <-e.wake:
+		case <-poll.C:
+		case <-renew.C:
+			e.renewLeases(ctx)
+		case <-reap.C:
+			if n, err := e.store.ReapExpiredLeases(ctx, 100); err != nil && ctx.Err() == nil {
+				e.log.Error("returning expired leases to the queue failed", "error", err)
+			} else if n > 0 {
+				e.log.Warn("steps whose node stopped renewing their lease were failed and will be retried", "steps", n)
+			}
+		}
+	}
+}
+
+// renewLeases extends the leases of the steps running here and cancels those
+// this node no longer holds, so that two nodes never keep running one step.
+func (e *Engine) renewLeases(ctx context.Context) {
+	ids := e.inflight.ids()
+	if len(ids) == 0 {
+		return
+	}
+	lost, err := e.store.ExtendLeases(ctx, e.cfg.Owner, ids, e.cfg.Lease)
+	if err != nil {
+		if ctx.Err() == nil {
+			e.log.Error("renewing step leases failed; will try again", "steps", len(ids), "error", err)
+		}
+		return
+	}
+	for _, id := range lost {
+		if e.inflight.cancelStep(id, errLeaseLost) {
+			e.log.Warn("step lease lost; cancelling its handler", "step_id", id)
+		}
+	}
+}
+
+// listen wakes the loop on new work and cancels steps an operator cancelled,
+// reconnecting with backoff while polling carries on.
+func (e *Engine) listen(ctx context.Context) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := e.store.Listen(ctx, []string{store.ChannelWork, store.ChannelCancel},
+			func() { backoff = 100 * time.Millisecond },
+			func(channel, payload string) {
+				if channel == store.ChannelWork {
+					e.Wake()
+					return
+				}
+				e.cancelFromNotification(payload)
+			})
+		if err == nil || ctx.Err() != nil {
+			return
+		}
+		e.log.Warn("listening for work notifications failed; polling meanwhile", "error", err, "retry_in", backoff.String())
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 30*time.Second)
+	}
+}
+
+func (e *Engine) cancelFromNotification(payload string) {
+	kind, idText, _ := strings.Cut(payload, ":")
+	id, err := strconv.ParseInt(idText, 10, 64)
+	if err != nil {
+		e.log.Warn("ignoring a malformed cancel notification", "payload", payload)
+		return
+	}
+	switch kind {
+	case "task":
+		if n := e.inflight.cancelTask(id, errCancelled); n > 0 {
+			e.log.Info("task cancelled: cancelling its running steps", "task_id", id, "steps", n)
+		}
+	case "step":
+		if e.inflight.cancelStep(id, errCancelled) {
+			e.log.Info("step cancelled: cancelling its handler", "step_id", id)
+		}
+	default:
+		e.log.Warn("ignoring a malformed cancel notification", "payload", payload)
+	}
+}
+
+// drain waits for running steps, cancelling them when the grace period ends.
+func (e *Engine) drain(running int, done <-chan struct{}, cancelHandlers func()) {
+	if running == 0 {
+		return
+	}
+	e.log.Info("waiting for running steps to finish", "steps", running, "grace", e.cfg.ShutdownGrace.String())
+	grace := time.NewTimer(e.cfg.ShutdownGrace)
+	defer grace.Stop()
+	for running > 0 {
+		select {
+		case <-done:
+			running--
+		case <-grace.C:
+			e.log.Warn("grace period over: cancelling running steps; they go back to the queue", "steps", running)
+			cancelHandlers()
+		}
+	}
+}
+
+// execute runs one claimed step and records its outcome.
+func (e *Engine) execute(ctx context.Context, s core.StepRequest) {
+	log := e.log.With("task_id", s.TaskID, "step_id", s.StepID, "step", s.StepName, "attempt", s.Attempt)
+	timeout := s.Timeout
+	if timeout <= 0 {
+		timeout = e.cfg.StepTimeout
+	}
+	var results json.RawMessage
+	var err error
+	start := time.Now()
+	if h, ok := e.reg.Handler(s.Handler); !ok {
+		err = &core.StepError{Kind: core.Retryable, Message: fmt.Sprintf("handler %q is not loaded on node %s", s.Handler, e.cfg.Owner)}
+	} else {
+		stepCtx, cancel := context.WithTimeoutCause(ctx, timeout, errTimeout)
+		results, err = h.Execute(stepCtx, s)
+		if err != nil && errors.Is(context.Cause(stepCtx), errTimeout) {
+			err = &core.StepError{Kind: core.Retryable, Message: fmt.Sprintf("step timed out after %s: %v", timeout, err)}
+		}
+		cancel()
+	}
+	elapsed := time.Since(start).Round(time.Microsecond).String()
+
+	// Outcomes are recorded even while shutting down: a finished step must not be lost.
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	cause := context.Cause(ctx)
+	switch {
+	case err != nil && errors.Is(cause, errShuttingDown):
+		// Interrupted, not failed: hand it back uncharged.
+		if _, rerr := e.store.ReleaseStep(rctx, s.StepID, e.cfg.Owner, "node shutting down"); rerr != nil {
+			log.Error("could not hand an interrupted step back; its lease will expire and it will be retried", "error", rerr)
+			return
+		}
+		log.Info("step interrupted by shutdown and handed back to the queue")
+	case err != nil && (errors.Is(cause, errCancelled) || errors.Is(cause, errLeaseLost)):
+		// The step is no longer ours to record: the database already says what happened.
+		log.Info("step handler stopped", "reason", cause.Error(), "duration", elapsed)
+	case err != nil:
+		e.recordFailure(rctx, log, s, core.AsStepError(err), elapsed)
+	default:
+		taskStatus, rerr := e.store.CompleteStep(rctx, s.StepID, e.cfg.Owner, results)
+		switch {
+		case rerr != nil:
+			log.Error("could not record the step's success; it will be retried when its lease expires", "error", rerr)
+		case taskStatus == "":
+			log.Warn("step finished after its lease was lost; its result was discarded", "duration", elapsed)
+		default:
+			log.Info("step complete", "duration", elapsed)
+			e.logTaskEnd(s.TaskID, taskStatus)
+		}
+	}
+}
+
+func (e *Engine) recordFailure(ctx context.Context, log *slog.Logger, s core.StepRequest, failure *core.StepError, elapsed string) {
+	f, err := e.store.FailStep(ctx, s.StepID, e.cfg.Owner, failure)
+	switch {
+	case err != nil:
+		log.Error("could not record the step's failure; it will be retried when its lease expires", "error", err, "failure", failure.Message)
+	case f.StepStatus == "":
+		log.Warn("step failed after its lease was lost; the failure was discarded", "failure", failure.Message)
+	case f.StepStatus == core.StepStatusWaitingForRetry:
+		log.Warn("step failed; it will be retried", "kind", failure.Kind.String(), "error", failure.Message,
+			"duration", elapsed, "retry_in", time.Until(*f.RetryAt).Round(time.Millisecond).String())
+	default:
+		log.Error("step failed for good", "kind", failure.Kind.String(), "error", failure.Message, "duration", elapsed)
+		e.logTaskEnd(s.TaskID, f.TaskStatus)
+	}
+}
+
+func (e *Engine) logTaskEnd(taskID int64, status string) {
+	switch status {
+	case core.TaskStatusComplete:
+		e.log.Info("task complete", "task_id", taskID)
+	case core.TaskStatusError:
+		e.log.Error("task failed: a step failed for good and no other step can run", "task_id", taskID)
+	}
+}
