@@ -136,4 +136,3 @@ func (e *Engine) Wake() {
 	default:
 	}
 }
-

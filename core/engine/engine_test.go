@@ -201,7 +201,9 @@ func TestEngineShutdownHandsRunningStepsBack(t *testing.T) {
 	require.Contains(t, b.logs.String(), "step interrupted by shutdown and handed back to the queue")
 }
 
-func ok(context.Context, core.StepRequest) (json.RawMessage, error) { return json.RawMessage(`true`), nil }
+func ok(context.Context, core.StepRequest) (json.RawMessage, error) {
+	return json.RawMessage(`true`), nil
+}
 
 // blockUntilCancelled reports each call on started and returns when its
 // context ends.

@@ -126,38 +126,56 @@ begin
     join tasker.namespaces n on n.namespace_id = tt.namespace_id;
 end $$;
 
--- Settles a task whose step just finished: complete when every step is
--- done, error when a step failed for good and nothing else can still run.
--- Returns the task's status afterwards. The caller holds the task row lock.
-create function tasker.settle_task(p_task_id bigint) returns text language plpgsql as $$
+-- Settles a task whose step just finished or that an operator acted on.
+-- While something can still run (a step running, waiting for its retry, or
+-- ready) the task keeps its status. Once nothing can: error when a step
+-- failed for good (the reason lists them); else cancelled when a step was
+-- cancelled (the operator actions of 0004 cancel steps); else complete.
+-- p_metadata (an operator action's {"actor": ...}) is merged into the
+-- transition's metadata. Returns the task's status afterwards. The caller
+-- holds the task row lock.
+create function tasker.settle_task(p_task_id bigint, p_metadata jsonb default null)
+returns text language plpgsql as $$
 declare
-    v_status  text;
-    v_failed  text[];
+    v_status    text;
+    v_failed    text[];
+    v_cancelled text[];
 begin
     select status into v_status from tasker.tasks where task_id = p_task_id;
     if v_status not in ('pending', 'in_progress') then
         return v_status;
     end if;
-    if not exists (select 1 from tasker.workflow_steps
-                   where task_id = p_task_id and status not in ('complete', 'resolved_manually', 'cancelled')) then
-        update tasker.tasks set status = 'complete', completed_at = now(), updated_at = now() where task_id = p_task_id;
-        insert into tasker.task_transitions (task_id, from_status, to_status, reason)
-            values (p_task_id, v_status, 'complete', 'all steps complete');
-        return 'complete';
-    end if;
-    -- Something can still run: a step running, waiting for its retry, or ready.
     if exists (select 1 from tasker.workflow_steps
                where task_id = p_task_id
                  and (status in ('in_progress', 'waiting_for_retry')
                       or (status = 'pending' and remaining_deps = 0))) then
         return v_status;
     end if;
-    select array_agg(name order by step_id) into v_failed
-        from tasker.workflow_steps where task_id = p_task_id and status = 'error';
+    select array_agg(name order by step_id) filter (where status = 'error'),
+           array_agg(name order by step_id) filter (where status = 'cancelled')
+        into v_failed, v_cancelled
+        from tasker.workflow_steps where task_id = p_task_id and status in ('error', 'cancelled');
+    if v_failed is null and v_cancelled is not null then
+        update tasker.tasks set status = 'cancelled', completed_at = now(), updated_at = now() where task_id = p_task_id;
+        insert into tasker.task_transitions (task_id, from_status, to_status, reason, metadata)
+            values (p_task_id, v_status, 'cancelled', 'steps cancelled: ' || array_to_string(v_cancelled, ', '),
+                    coalesce(p_metadata, '{}') || jsonb_build_object('cancelled_steps', to_jsonb(v_cancelled)));
+        return 'cancelled';
+    end if;
+    if v_failed is null and not exists (select 1 from tasker.workflow_steps
+               where task_id = p_task_id and status not in ('complete', 'resolved_manually')) then
+        update tasker.tasks set status = 'complete', completed_at = now(), updated_at = now() where task_id = p_task_id;
+        insert into tasker.task_transitions (task_id, from_status, to_status, reason, metadata)
+            values (p_task_id, v_status, 'complete', 'all steps complete', p_metadata);
+        return 'complete';
+    end if;
+    -- A step failed for good (or, defensively, steps wait on parents that
+    -- can never finish): the task ends in error.
     update tasker.tasks set status = 'error', completed_at = now(), updated_at = now() where task_id = p_task_id;
     insert into tasker.task_transitions (task_id, from_status, to_status, reason, metadata)
-        values (p_task_id, v_status, 'error', 'steps failed: ' || array_to_string(v_failed, ', '),
-                jsonb_build_object('failed_steps', to_jsonb(v_failed)));
+        values (p_task_id, v_status, 'error',
+                coalesce('steps failed: ' || array_to_string(v_failed, ', '), 'no step can run'),
+                coalesce(p_metadata, '{}') || jsonb_build_object('failed_steps', coalesce(to_jsonb(v_failed), '[]'::jsonb)));
     return 'error';
 end $$;
 
