@@ -44,7 +44,11 @@ func workdir(t *testing.T) string {
 	require.NoError(t, os.Chmod(dir, 0o755))
 	require.NoError(t, os.MkdirAll(filepath.Join(dir, "plugins"), 0o755))
 	copyFile(t, "bin/tasker", filepath.Join(dir, "tasker"))
-	copyFile(t, "bin/plugins/"+ordersPlugin, filepath.Join(dir, "plugins", ordersPlugin))
+	plugins, err := os.ReadDir("bin/plugins")
+	require.NoError(t, err)
+	for _, p := range plugins {
+		copyFile(t, filepath.Join("bin/plugins", p.Name()), filepath.Join(dir, "plugins", p.Name()))
+	}
 	require.NoError(t, os.CopyFS(filepath.Join(dir, "templates"), os.DirFS("examples/templates")))
 	require.NoError(t, os.Chmod(filepath.Join(dir, "templates"), 0o755))
 	return dir
@@ -238,6 +242,18 @@ func TestEndToEndOrderWorkflow(t *testing.T) {
 	require.Equal(t, "ada@example.com", confirmation["sent_to"])
 	require.Equal(t, "pay_42", confirmation["payment_id"])
 
+	require.JSONEq(t, `{"order_id": 42, "amount_cents": 2500, "customer_email": "ada@example.com", "currency": "EUR"}`,
+		string(task.Context), "the schema's default is stored")
+
+	// An idempotency key makes a repeated request return the same task: 200, not 201.
+	keyed := core.TaskRequest{Name: "order_process", Context: order(43), IdempotencyKey: "order-43"}
+	k1, err := n.api.CreateTask(ctx, keyed)
+	require.NoError(t, err)
+	k2, err := n.api.CreateTask(ctx, keyed)
+	require.NoError(t, err)
+	require.Equal(t, k1.TaskID, k2.TaskID)
+	require.Equal(t, core.TaskStatusComplete, waitTask(t, n, k1.TaskID).Status)
+
 	// The same handlers through a file template in another namespace.
 	express, err := n.api.CreateTask(ctx, core.TaskRequest{Name: "order_process", Namespace: "express", Context: order(7)})
 	require.NoError(t, err)
@@ -257,7 +273,7 @@ func TestEndToEndOrderWorkflow(t *testing.T) {
 		Tasks []core.Task `json:"tasks"`
 	}
 	require.NoError(t, n.api.Do(ctx, http.MethodGet, "/tasks?status=complete", nil, &list))
-	require.Len(t, list.Tasks, 2)
+	require.Len(t, list.Tasks, 3)
 
 	n.stop(t)
 	requireNoProcessesUnder(t, dir, "no tasker, plugin or PostgreSQL process outlives a SIGTERM")
@@ -277,6 +293,8 @@ func TestEndToEndBadRequests(t *testing.T) {
 		{"wrong type", "POST", "/tasks", `{"name": 5}`, 400, `field "name" must be string`},
 		{"context not an object", "POST", "/tasks", `{"name": "order_process", "context": [1]}`, 400, `"context" must be a JSON object`},
 		{"missing name", "POST", "/tasks", `{}`, 400, `field "name" is required`},
+		{"context fails the schema", "POST", "/tasks", `{"name": "order_process", "context": {"order_id": "x", "amount_cents": 0}}`, 400,
+			"context does not match the schema of task template default/order_process@1.0.0"},
 		{"unknown template", "POST", "/tasks", `{"name": "no_such_task"}`, 404, `no task template named "no_such_task" in namespace "default"`},
 		{"unknown version", "POST", "/tasks", `{"name": "order_process", "version": "9.0.0"}`, 404, "has no version 9.0.0 (available: 1.0.0)"},
 		{"unknown task", "GET", "/tasks/999999", "", 404, "task 999999 does not exist"},
@@ -300,6 +318,21 @@ func TestEndToEndBadRequests(t *testing.T) {
 		require.Equal(t, tc.status, p.Status, tc.name)
 		require.Contains(t, p.Detail, tc.detail, tc.name)
 	}
+
+	// A schema violation lists every failing field.
+	resp, err := http.Post(url+"/tasks", "application/json",
+		strings.NewReader(`{"name": "order_process", "context": {"order_id": "x", "amount_cents": 0}}`))
+	require.NoError(t, err)
+	var p struct {
+		Errors []core.Violation `json:"errors"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&p))
+	resp.Body.Close()
+	var paths []string
+	for _, v := range p.Errors {
+		paths = append(paths, v.Path)
+	}
+	require.ElementsMatch(t, []string{"/context", "/context/amount_cents", "/context/order_id"}, paths, "%+v", p.Errors)
 
 	var list struct {
 		Tasks []core.Task `json:"tasks"`

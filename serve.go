@@ -33,6 +33,8 @@ type serveOptions struct {
 	dataDir, listen, pluginsDir, templatesDir, databaseURL, prefix string
 	user, logFormat, logLevel                                      string
 	workers                                                        int
+	lease, stepTimeout                                             time.Duration
+	noListen                                                       bool
 }
 
 // defaultDir resolves an optional directory flag: the one given must exist
@@ -104,7 +106,7 @@ func serve(o serveOptions, stderr io.Writer) error {
 		return err
 	}
 	st := store.New(pool)
-	eng := engine.New(st, reg, log, engine.Config{Workers: o.workers})
+	eng := engine.New(st, reg, log, engine.Config{Workers: o.workers, Lease: o.lease, StepTimeout: o.stepTimeout, NoListen: o.noListen})
 
 	templatesDir, required := defaultDir(o.templatesDir, "templates")
 	fileTemplates, err := core.ReadTemplateDir(templatesDir, required)

@@ -40,7 +40,17 @@ type TaskRequest struct {
 	Reason       string          `json:"reason"`
 	SourceSystem string          `json:"source_system"`
 	Tags         []string        `json:"tags"`
+	// IdempotencyKey makes repeated requests with the same key return one task.
+	IdempotencyKey string `json:"idempotency_key"`
+	// BypassSteps names skippable steps to resolve without running them.
+	BypassSteps []string `json:"bypass_steps"`
 }
+
+// RequestError is a request that cannot be served as asked: the message
+// says why, in words for the caller.
+type RequestError struct{ Message string }
+
+func (e *RequestError) Error() string { return e.Message }
 
 // Task is a task as stored, with its steps when they were asked for.
 type Task struct {

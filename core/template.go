@@ -27,11 +27,15 @@ const (
 // The YAML keys follow the seed's (namespace_name, step_templates,
 // depends_on_step(s), default_retryable, default_retry_limit).
 type Template struct {
-	Name        string         `yaml:"name" json:"name"`
-	Namespace   string         `yaml:"namespace_name" json:"namespace"`
-	Version     string         `yaml:"version" json:"version"`
-	Description string         `yaml:"description" json:"description,omitempty"`
-	Steps       []StepTemplate `yaml:"step_templates" json:"step_templates"`
+	Name        string `yaml:"name" json:"name"`
+	Namespace   string `yaml:"namespace_name" json:"namespace"`
+	Version     string `yaml:"version" json:"version"`
+	Description string `yaml:"description" json:"description,omitempty"`
+	// Schema is a JSON Schema (draft 2020-12 by default) for the task context.
+	Schema map[string]any `yaml:"schema" json:"schema,omitempty"`
+	// Identity decides when a request returns an existing task instead of a new one.
+	Identity Identity       `yaml:"identity" json:"identity,omitzero"`
+	Steps    []StepTemplate `yaml:"step_templates" json:"step_templates"`
 }
 
 // StepTemplate describes one step of a Template.
@@ -102,6 +106,12 @@ func (t *Template) Validate() error {
 	}
 	if !semverRe.MatchString(t.Version) {
 		errs = append(errs, fmt.Errorf("version %q is not a semantic version like 1.0.0", t.Version))
+	}
+	if _, err := t.CompileSchema(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := t.Identity.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if len(t.Steps) == 0 {
 		errs = append(errs, errors.New("step_templates is empty: a template needs at least one step"))

@@ -3,6 +3,8 @@ package web
 import (
 	"encoding/json"
 	"net/http"
+
+	"github.com/tasker-systems/tasker/core"
 )
 
 // Problem is an RFC 9457 problem details body, the one shape of every error.
@@ -12,14 +14,19 @@ type Problem struct {
 	Status   int    `json:"status"`
 	Detail   string `json:"detail"`
 	Instance string `json:"instance,omitempty"`
+	// Errors lists each failing field of a request body, for a 400 about its content.
+	Errors []core.Violation `json:"errors,omitempty"`
 }
 
 func writeProblem(w http.ResponseWriter, r *http.Request, status int, detail string) {
+	writeProblemDoc(w, Problem{Status: status, Detail: detail, Instance: r.URL.Path})
+}
+
+func writeProblemDoc(w http.ResponseWriter, p Problem) {
+	p.Type, p.Title = "about:blank", http.StatusText(p.Status)
 	w.Header().Set("Content-Type", "application/problem+json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(Problem{
-		Type: "about:blank", Title: http.StatusText(status), Status: status, Detail: detail, Instance: r.URL.Path,
-	})
+	w.WriteHeader(p.Status)
+	_ = json.NewEncoder(w).Encode(p)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -14,7 +14,7 @@ import (
 
 // TaskCreator creates tasks; the engine is one.
 type TaskCreator interface {
-	CreateTask(ctx context.Context, req core.TaskRequest) (int64, error)
+	CreateTask(ctx context.Context, req core.TaskRequest) (id int64, created bool, err error)
 }
 
 // Config is what the API needs from the rest of the node.

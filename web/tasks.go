@@ -27,12 +27,23 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusBadRequest, `field "context" must be a JSON object`)
 		return
 	}
-	id, err := s.cfg.Tasks.CreateTask(r.Context(), req)
-	if errors.Is(err, core.ErrNotFound) {
+	id, created, err := s.cfg.Tasks.CreateTask(r.Context(), req)
+	var ctxErr *core.ContextError
+	var reqErr *core.RequestError
+	switch {
+	case errors.Is(err, core.ErrNotFound):
 		writeProblem(w, r, http.StatusNotFound, err.Error())
 		return
-	}
-	if err != nil {
+	case errors.As(err, &ctxErr):
+		for i := range ctxErr.Violations {
+			ctxErr.Violations[i].Path = "/context" + ctxErr.Violations[i].Path
+		}
+		writeProblemDoc(w, Problem{Status: http.StatusBadRequest, Detail: err.Error(), Instance: r.URL.Path, Errors: ctxErr.Violations})
+		return
+	case errors.As(err, &reqErr):
+		writeProblem(w, r, http.StatusBadRequest, err.Error())
+		return
+	case err != nil:
 		s.internalError(w, r, err)
 		return
 	}
@@ -42,7 +53,12 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Location", fmt.Sprintf("%s/tasks/%d", s.cfg.Prefix, id))
-	writeJSON(w, http.StatusCreated, task)
+	status := http.StatusCreated
+	if !created {
+		// The same identity asked again: the existing task, not a new one.
+		status = http.StatusOK
+	}
+	writeJSON(w, status, task)
 }
 
 func (s *Server) getTask(w http.ResponseWriter, r *http.Request) {

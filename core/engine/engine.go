@@ -102,31 +102,53 @@ func (e *Engine) loadTemplate(ctx context.Context, src core.TemplateSource) erro
 	if err := e.reg.CheckHandlers(t); err != nil {
 		return fmt.Errorf("template %s (%s): %w", t.Key(), src.Origin, err)
 	}
+	schema, err := t.CompileSchema() // ParseTemplate compiled it once already; this cannot fail
+	if err != nil {
+		return fmt.Errorf("template %s (%s): %w", t.Key(), src.Origin, err)
+	}
 	id, err := e.store.RegisterTemplate(ctx, t)
 	if err != nil {
 		return err
 	}
-	if err := e.reg.AddTemplate(registry.Entry{Template: t, ID: id, Origin: src.Origin}, false); err != nil {
+	if err := e.reg.AddTemplate(registry.Entry{Template: t, Schema: schema, ID: id, Origin: src.Origin}, false); err != nil {
 		return err
 	}
 	e.log.Info("task template loaded", "template", t.Key(), "steps", len(t.Steps), "origin", src.Origin)
 	return nil
 }
 
-// CreateTask creates a task from the template the request names and wakes
-// the loop. An unknown template is an error wrapping core.ErrNotFound.
-func (e *Engine) CreateTask(ctx context.Context, req core.TaskRequest) (int64, error) {
+// CreateTask creates a task from the template the request names, or returns
+// the existing task of the same identity (created false), and wakes the
+// loop. Errors: an unknown template wraps core.ErrNotFound; a context that
+// fails the template's schema is a *core.ContextError; a request the
+// template cannot serve (a missing idempotency key) is a *core.RequestError.
+func (e *Engine) CreateTask(ctx context.Context, req core.TaskRequest) (id int64, created bool, err error) {
 	entry, err := e.reg.Lookup(req.Namespace, req.Name, req.Version)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	id, err := e.store.CreateTask(ctx, entry.ID, req)
+	t := entry.Template
+	if entry.Schema != nil {
+		if req.Context, err = entry.Schema.Apply(t.Key(), req.Context); err != nil {
+			return 0, false, err
+		}
+	}
+	identity, err := t.TaskIdentity(req.Context, req.IdempotencyKey)
 	if err != nil {
-		return 0, err
+		return 0, false, &core.RequestError{Message: err.Error()}
 	}
-	e.log.Info("task created", "task_id", id, "template", entry.Template.Key(), "steps", len(entry.Template.Steps))
+	id, created, err = e.store.CreateTask(ctx, store.NewTask{TemplateID: entry.ID, IdentityHash: identity,
+		IdentityWindow: t.Identity.Window()}, req)
+	if err != nil {
+		return 0, false, err
+	}
+	if !created {
+		e.log.Info("request matched an existing task; no new task created", "task_id", id, "template", t.Key())
+		return id, false, nil
+	}
+	e.log.Info("task created", "task_id", id, "template", t.Key(), "steps", len(t.Steps))
 	e.Wake()
-	return id, nil
+	return id, true, nil
 }
 
 // Wake makes the loop look for ready steps now instead of at its next poll.

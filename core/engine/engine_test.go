@@ -123,7 +123,7 @@ func TestEngineRunsWorkflowWithRetry(t *testing.T) {
 		}),
 	})
 	b.run(t)
-	id, err := b.engine.CreateTask(b.ctx, core.TaskRequest{Name: "pipeline", Context: json.RawMessage(`{"id": 1}`)})
+	id, _, err := b.engine.CreateTask(b.ctx, core.TaskRequest{Name: "pipeline", Context: json.RawMessage(`{"id": 1}`)})
 	require.NoError(t, err)
 
 	task := b.waitFor(t, id, core.TaskStatusComplete)
@@ -141,7 +141,7 @@ func TestEngineRunsWorkflowWithRetry(t *testing.T) {
 func TestEngineUnknownTemplate(t *testing.T) {
 	t.Parallel()
 	b := setup(t, engine.Config{}, map[string]core.Handler{"fetch": nil, "charge": nil, "notify": nil})
-	_, err := b.engine.CreateTask(b.ctx, core.TaskRequest{Name: "nope"})
+	_, _, err := b.engine.CreateTask(b.ctx, core.TaskRequest{Name: "nope"})
 	require.ErrorIs(t, err, core.ErrNotFound)
 }
 
@@ -170,7 +170,7 @@ func TestEngineTimeoutCountsAsFailedAttempt(t *testing.T) {
 		"notify": handlerFunc(func(context.Context, core.StepRequest) (json.RawMessage, error) { return nil, nil }),
 	})
 	b.run(t)
-	id, err := b.engine.CreateTask(b.ctx, core.TaskRequest{Name: "pipeline"})
+	id, _, err := b.engine.CreateTask(b.ctx, core.TaskRequest{Name: "pipeline"})
 	require.NoError(t, err)
 	task := b.waitFor(t, id, core.TaskStatusComplete)
 	require.Equal(t, 2, task.Steps[0].Attempts)
@@ -189,7 +189,7 @@ func TestEngineShutdownHandsRunningStepsBack(t *testing.T) {
 		"charge": nil, "notify": nil,
 	})
 	stop := b.run(t)
-	id, err := b.engine.CreateTask(b.ctx, core.TaskRequest{Name: "pipeline"})
+	id, _, err := b.engine.CreateTask(b.ctx, core.TaskRequest{Name: "pipeline"})
 	require.NoError(t, err)
 	<-started
 	stop()
@@ -226,7 +226,7 @@ func TestEngineWakesOnNotifyFromAnotherWriter(t *testing.T) {
 	entry, err := b.reg.Lookup("", "pipeline", "")
 	require.NoError(t, err)
 	// Created behind the engine's back, as another node would: only NOTIFY can wake it.
-	id, err := b.store.CreateTask(b.ctx, entry.ID, core.TaskRequest{})
+	id, _, err := b.store.CreateTask(b.ctx, store.NewTask{TemplateID: entry.ID}, core.TaskRequest{})
 	require.NoError(t, err)
 	b.waitFor(t, id, core.TaskStatusComplete)
 }
@@ -239,7 +239,7 @@ func TestEngineCancelsHandlerOnCancelNotification(t *testing.T) {
 	})
 	b.run(t)
 	time.Sleep(200 * time.Millisecond) // let the listener connect
-	id, err := b.engine.CreateTask(b.ctx, core.TaskRequest{Name: "pipeline"})
+	id, _, err := b.engine.CreateTask(b.ctx, core.TaskRequest{Name: "pipeline"})
 	require.NoError(t, err)
 	<-started
 	_, err = b.pool.Exec(b.ctx, "select pg_notify('tasker_cancel', $1)", fmt.Sprintf("task:%d", id))
@@ -257,7 +257,7 @@ func TestEngineStopsHandlerWhoseLeaseWasTaken(t *testing.T) {
 		"fetch": blockUntilCancelled(started), "charge": nil, "notify": nil,
 	})
 	b.run(t)
-	_, err := b.engine.CreateTask(b.ctx, core.TaskRequest{Name: "pipeline"})
+	_, _, err := b.engine.CreateTask(b.ctx, core.TaskRequest{Name: "pipeline"})
 	require.NoError(t, err)
 	stepID := <-started
 	_, err = b.pool.Exec(b.ctx, "update tasker.workflow_steps set lease_owner = 'other-node' where step_id = $1", stepID)
@@ -278,7 +278,7 @@ func TestEngineRenewsLeasesOfLongSteps(t *testing.T) {
 		"charge": handlerFunc(ok), "notify": handlerFunc(ok),
 	})
 	b.run(t)
-	id, err := b.engine.CreateTask(b.ctx, core.TaskRequest{Name: "pipeline"})
+	id, _, err := b.engine.CreateTask(b.ctx, core.TaskRequest{Name: "pipeline"})
 	require.NoError(t, err)
 	task := b.waitFor(t, id, core.TaskStatusComplete)
 	require.Equal(t, 1, task.Steps[0].Attempts, "a renewed lease is never reaped")
@@ -297,7 +297,7 @@ func TestEngineStepTimeoutFromTemplate(t *testing.T) {
 		}),
 	})
 	b.run(t)
-	id, err := b.engine.CreateTask(b.ctx, core.TaskRequest{Name: "pipeline"})
+	id, _, err := b.engine.CreateTask(b.ctx, core.TaskRequest{Name: "pipeline"})
 	require.NoError(t, err)
 	task := b.waitFor(t, id, core.TaskStatusComplete)
 	require.Equal(t, 2, task.Steps[2].Attempts)

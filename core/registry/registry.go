@@ -17,8 +17,10 @@ import (
 // Entry is a registered template with its database id.
 type Entry struct {
 	Template *core.Template
-	ID       int64
-	Origin   string
+	// Schema checks task contexts; nil when the template has none.
+	Schema *core.ContextSchema
+	ID     int64
+	Origin string
 }
 
 // Registry maps namespace/name/version to templates, and handler names to handlers.

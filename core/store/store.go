@@ -67,19 +67,29 @@ func (s *Store) RegisterTemplate(ctx context.Context, t *core.Template) (int64, 
 	return id, nil
 }
 
-// CreateTask creates a task with its steps and edges from a registered template.
-func (s *Store) CreateTask(ctx context.Context, templateID int64, req core.TaskRequest) (int64, error) {
-	var id int64
+// NewTask is what CreateTask needs besides the request.
+type NewTask struct {
+	TemplateID int64
+	// IdentityHash, when set, makes a task of the same identity created
+	// within IdentityWindow the answer instead of a new one.
+	IdentityHash   string
+	IdentityWindow time.Duration
+}
+
+// CreateTask creates a task with its steps and edges from a registered
+// template, or returns the existing task of the same identity (created false).
+func (s *Store) CreateTask(ctx context.Context, nt NewTask, req core.TaskRequest) (id int64, created bool, err error) {
 	tags := req.Tags
 	if tags == nil {
 		tags = []string{}
 	}
-	err := s.pool.QueryRow(ctx, qCreateTask, templateID, jsonOrNil(req.Context), nullable(req.Initiator),
-		nullable(req.Reason), nullable(req.SourceSystem), tags).Scan(&id)
+	err = s.pool.QueryRow(ctx, qCreateTask, nt.TemplateID, jsonOrNil(req.Context), nullable(req.Initiator),
+		nullable(req.Reason), nullable(req.SourceSystem), tags, nullable(nt.IdentityHash),
+		nt.IdentityWindow.Milliseconds()).Scan(&id, &created)
 	if err != nil {
-		return 0, fmt.Errorf("create task from template %d: %w", templateID, err)
+		return 0, false, fmt.Errorf("create task from template %d: %w", nt.TemplateID, err)
 	}
-	return id, nil
+	return id, created, nil
 }
 
 // ClaimSteps leases up to limit ready steps to owner for lease.

@@ -53,8 +53,10 @@ func (b bundle) newTask(t *testing.T, tpl *core.Template) int64 {
 	t.Helper()
 	tplID, err := b.store.RegisterTemplate(b.ctx, tpl)
 	require.NoError(t, err)
-	id, err := b.store.CreateTask(b.ctx, tplID, core.TaskRequest{Context: json.RawMessage(`{"order_id": 7}`), Initiator: "test", Tags: []string{"x"}})
+	id, created, err := b.store.CreateTask(b.ctx, store.NewTask{TemplateID: tplID},
+		core.TaskRequest{Context: json.RawMessage(`{"order_id": 7}`), Initiator: "test", Tags: []string{"x"}})
 	require.NoError(t, err)
+	require.True(t, created)
 	return id
 }
 

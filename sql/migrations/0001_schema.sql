@@ -31,11 +31,15 @@ create table tasker.tasks (
     reason        text,
     source_system text,
     tags          text[] not null default '{}',
+    -- Set when the template's identity strategy or the request's idempotency
+    -- key makes repeated requests return this task (see create_task).
+    identity_hash text,
     created_at    timestamptz not null default now(),
     updated_at    timestamptz not null default now(),
     completed_at  timestamptz
 );
 create index tasks_status_idx on tasker.tasks (status, task_id);
+create index tasks_identity_idx on tasker.tasks (identity_hash, created_at) where identity_hash is not null;
 
 create table tasker.workflow_steps (
     step_id          bigint generated always as identity primary key,

@@ -31,11 +31,15 @@ begin
 end $$;
 
 -- Creates a task and its steps and edges from a registered template, in one
--- statement per table however many steps the template has.
+-- statement per table however many steps the template has. With an identity
+-- hash, a task of the same identity created within the window is returned
+-- instead (created = false); the advisory lock makes two simultaneous equal
+-- requests agree on one task.
 create function tasker.create_task(
     p_template_id bigint, p_context jsonb, p_initiator text, p_reason text,
-    p_source_system text, p_tags text[]
-) returns bigint language plpgsql as $$
+    p_source_system text, p_tags text[], p_identity_hash text, p_identity_window_ms bigint,
+    out task_id bigint, out created boolean
+) language plpgsql as $$
 declare
     v_definition jsonb;
     v_task_id    bigint;
@@ -45,9 +49,22 @@ begin
         raise exception 'task template % does not exist', p_template_id using errcode = 'no_data_found';
     end if;
 
-    insert into tasker.tasks (template_id, context, initiator, reason, source_system, tags)
-        values (p_template_id, coalesce(p_context, '{}'), p_initiator, p_reason, p_source_system, coalesce(p_tags, '{}'))
-        returning task_id into v_task_id;
+    if p_identity_hash is not null then
+        perform pg_advisory_xact_lock(hashtextextended(p_identity_hash, 0));
+        select t.task_id into task_id from tasker.tasks t
+            where t.identity_hash = p_identity_hash
+              and t.created_at > now() - make_interval(secs => p_identity_window_ms / 1000.0)
+            order by t.task_id desc limit 1;
+        if found then
+            created := false;
+            return;
+        end if;
+    end if;
+
+    insert into tasker.tasks (template_id, context, initiator, reason, source_system, tags, identity_hash)
+        values (p_template_id, coalesce(p_context, '{}'), p_initiator, p_reason, p_source_system,
+                coalesce(p_tags, '{}'), p_identity_hash)
+        returning tasks.task_id into v_task_id;
     insert into tasker.task_transitions (task_id, from_status, to_status, reason)
         values (v_task_id, null, 'pending', 'task created');
 
@@ -72,7 +89,8 @@ begin
         join tasker.workflow_steps parent on parent.task_id = v_task_id and parent.name = dep.name;
 
     perform pg_notify('tasker_work', '');
-    return v_task_id;
+    task_id := v_task_id;
+    created := true;
 end $$;
 
 -- Claims up to p_limit ready steps for p_owner with a lease of p_lease_ms,

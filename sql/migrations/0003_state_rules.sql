@@ -8,12 +8,16 @@
 --                        pending (handed back at shutdown before any attempt counted)
 --   waiting_for_retry -> in_progress, cancelled, resolved_manually
 --   error             -> pending (retried by an operator), cancelled, resolved_manually
---   cancelled         -> pending (retried by an operator)
+--   cancelled         -> pending (retried by an operator),
+--                        resolved_manually (an operator cancels a running
+--                        step, then gives its results: see resolve_step)
 --   complete, resolved_manually: final
 -- Tasks:
 --   pending           -> in_progress, complete, error, cancelled, resolved_manually
 --   in_progress       -> complete, error, cancelled, resolved_manually
---   error, cancelled  -> pending (retried by an operator), resolved_manually
+--   error             -> pending (retried by an operator), cancelled (an
+--                        operator gives up on a failed task), resolved_manually
+--   cancelled         -> pending (retried by an operator), resolved_manually
 --   complete, resolved_manually: final
 
 create function tasker.step_transition_allowed(p_from text, p_to text) returns boolean
@@ -23,7 +27,7 @@ language sql immutable parallel safe as $$
         when 'in_progress'       then p_to in ('complete', 'waiting_for_retry', 'error', 'cancelled', 'pending')
         when 'waiting_for_retry' then p_to in ('in_progress', 'cancelled', 'resolved_manually')
         when 'error'             then p_to in ('pending', 'cancelled', 'resolved_manually')
-        when 'cancelled'         then p_to in ('pending')
+        when 'cancelled'         then p_to in ('pending', 'resolved_manually')
         else false
     end
 $$;
@@ -33,7 +37,7 @@ language sql immutable parallel safe as $$
     select case p_from
         when 'pending'     then p_to in ('in_progress', 'complete', 'error', 'cancelled', 'resolved_manually')
         when 'in_progress' then p_to in ('complete', 'error', 'cancelled', 'resolved_manually')
-        when 'error'       then p_to in ('pending', 'resolved_manually')
+        when 'error'       then p_to in ('pending', 'cancelled', 'resolved_manually')
         when 'cancelled'   then p_to in ('pending', 'resolved_manually')
         else false
     end

@@ -1,0 +1,1 @@
+select tasker.bypass_steps($1, $2, $3)

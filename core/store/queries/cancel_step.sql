@@ -1,0 +1,1 @@
+select tasker.cancel_step($1, $2, $3)

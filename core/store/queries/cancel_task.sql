@@ -1,0 +1,1 @@
+select tasker.cancel_task($1, $2, $3)

@@ -1,0 +1,1 @@
+select * from tasker.dependency_levels($1)

@@ -1,0 +1,1 @@
+select * from tasker.slowest_tasks($1, $2, $3, $4, $5)

@@ -1,0 +1,1 @@
+select * from tasker.step_readiness_status($1)

@@ -1,0 +1,1 @@
+select * from tasker.system_health_counts()

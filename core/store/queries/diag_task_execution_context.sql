@@ -1,0 +1,1 @@
+select * from tasker.task_execution_context($1)

@@ -1,0 +1,1 @@
+select tasker.retry_step($1, $2, $3)

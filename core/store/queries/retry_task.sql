@@ -1,0 +1,1 @@
+select tasker.retry_task($1, $2, $3)
