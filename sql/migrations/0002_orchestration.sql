@@ -124,9 +124,17 @@ begin
         select c.step_id, c.task_id, c.from_status, 'in_progress', 'claimed',
                jsonb_build_object('owner', p_owner, 'attempt', c.attempts)
         from claimed c
+    ), startable as (
+        -- SKIP LOCKED because this takes task locks after step locks, the
+        -- reverse of every other function: waiting here could deadlock with
+        -- an operator action. A task skipped now stays pending until its
+        -- next claim; settle_task and the rules accept that.
+        select t.task_id from tasker.tasks t
+        where t.task_id in (select c.task_id from claimed c) and t.status = 'pending'
+        for update skip locked
     ), started as (
         update tasker.tasks t set status = 'in_progress', updated_at = now()
-        where t.task_id in (select c.task_id from claimed c) and t.status = 'pending'
+        from startable st where t.task_id = st.task_id
         returning t.task_id
     ), task_audit as (
         insert into tasker.task_transitions (task_id, from_status, to_status, reason)
