@@ -31,6 +31,8 @@ type Template struct {
 	Namespace   string `yaml:"namespace_name" json:"namespace"`
 	Version     string `yaml:"version" json:"version"`
 	Description string `yaml:"description" json:"description,omitempty"`
+	// Concurrent false makes the steps of each task run one at a time (default true).
+	Concurrent *bool `yaml:"concurrent" json:"concurrent,omitempty"`
 	// Schema is a JSON Schema (draft 2020-12 by default) for the task context.
 	Schema map[string]any `yaml:"schema" json:"schema,omitempty"`
 	// Identity decides when a request returns an existing task instead of a new one.
@@ -253,7 +255,8 @@ func (t *Template) Definition() (json.RawMessage, string, error) {
 		}
 		steps = append(steps, d)
 	}
-	def, err := json.Marshal(map[string]any{"description": t.Description, "steps": steps})
+	def, err := json.Marshal(map[string]any{"description": t.Description, "steps": steps,
+		"concurrent": t.Concurrent == nil || *t.Concurrent})
 	if err != nil {
 		return nil, "", fmt.Errorf("template %s: encode definition: %w", t.Key(), err)
 	}

@@ -55,6 +55,8 @@ create table tasker.workflow_steps (
     retryable        boolean not null default true,
     -- May be resolved without running when a request names it in bypass_steps.
     skippable        boolean not null default false,
+    -- Its template says concurrent: false: one step of the task runs at a time.
+    serial           boolean not null default false,
     -- Total attempts allowed, the first one included.
     retry_limit      integer not null default 3 check (retry_limit >= 1),
     backoff_base_ms  integer not null default 1000 check (backoff_base_ms >= 0),
@@ -72,10 +74,13 @@ create table tasker.workflow_steps (
     unique (task_id, name)
 );
 
--- Exactly the ready predicate of claim_steps, so a claim stays O(log n)
--- however many finished steps the table holds.
+-- Exactly the ready predicates of claim_steps (one for ordinary steps, one
+-- for serial ones), so a claim stays O(log n) however many finished steps
+-- the table holds.
 create index workflow_steps_ready_idx on tasker.workflow_steps (next_attempt_at, step_id)
-    where status in ('pending', 'waiting_for_retry') and remaining_deps = 0;
+    where status in ('pending', 'waiting_for_retry') and remaining_deps = 0 and not serial;
+create index workflow_steps_ready_serial_idx on tasker.workflow_steps (next_attempt_at, step_id)
+    where status in ('pending', 'waiting_for_retry') and remaining_deps = 0 and serial;
 create index workflow_steps_lease_idx on tasker.workflow_steps (lease_expires_at)
     where status = 'in_progress';
 

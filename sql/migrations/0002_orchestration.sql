@@ -70,10 +70,11 @@ begin
 
     with steps as (
         insert into tasker.workflow_steps (task_id, name, handler, handler_config, remaining_deps,
-                                           retryable, skippable, retry_limit, backoff_base_ms, backoff_max_ms, timeout_ms)
+                                           retryable, skippable, serial, retry_limit, backoff_base_ms, backoff_max_ms, timeout_ms)
         select v_task_id, s->>'name', s->>'handler', s->'handler_config',
                coalesce(jsonb_array_length(s->'depends_on'), 0),
-               (s->>'retryable')::boolean, coalesce((s->>'skippable')::boolean, false), (s->>'retry_limit')::integer,
+               (s->>'retryable')::boolean, coalesce((s->>'skippable')::boolean, false),
+               not coalesce((v_definition->>'concurrent')::boolean, true), (s->>'retry_limit')::integer,
                (s->>'backoff_base_ms')::integer, (s->>'backoff_max_ms')::integer, (s->>'timeout_ms')::integer
         from jsonb_array_elements(v_definition->'steps') as s
         returning step_id
@@ -95,22 +96,54 @@ end $$;
 
 -- Claims up to p_limit ready steps for p_owner with a lease of p_lease_ms,
 -- returning everything a handler needs, dependency results included.
+-- Serial steps (their template says concurrent: false) are picked first, one
+-- per task and only while no step of that task runs; the task row lock,
+-- taken before the check, makes that hold across nodes.
 create function tasker.claim_steps(p_owner text, p_limit integer, p_lease_ms integer)
 returns table (
     step_id bigint, task_id bigint, step_name text, handler text, handler_config jsonb,
     attempt integer, timeout_ms integer, namespace text, task_name text, task_version text,
     context jsonb, dependency_results jsonb
 ) language plpgsql as $$
+declare
+    v_serial bigint[] := '{}';
+    v_tasks  bigint[] := '{}';
+    v_cand   record;
 begin
+    -- The loop reads its cursor lazily, so it stops scanning once it has enough.
+    for v_cand in
+        select s.step_id, s.task_id from tasker.workflow_steps s
+        where s.status in ('pending', 'waiting_for_retry') and s.remaining_deps = 0 and s.serial
+          and s.next_attempt_at <= now()
+          and not exists (select 1 from tasker.workflow_steps o
+                          where o.task_id = s.task_id and o.status = 'in_progress')
+        order by s.next_attempt_at, s.step_id
+    loop
+        exit when cardinality(v_serial) >= p_limit;
+        continue when v_cand.task_id = any(v_tasks);
+        perform 1 from tasker.tasks t where t.task_id = v_cand.task_id for update skip locked;
+        continue when not found;
+        continue when exists (select 1 from tasker.workflow_steps o
+                              where o.task_id = v_cand.task_id and o.status = 'in_progress');
+        v_serial := v_serial || v_cand.step_id;
+        v_tasks := v_tasks || v_cand.task_id;
+    end loop;
+
     return query
-    with ready as (
+    with ready_free as (
         select s.step_id, s.status
         from tasker.workflow_steps s
-        where s.status in ('pending', 'waiting_for_retry') and s.remaining_deps = 0
+        where s.status in ('pending', 'waiting_for_retry') and s.remaining_deps = 0 and not s.serial
           and s.next_attempt_at <= now()
         order by s.next_attempt_at, s.step_id
-        limit p_limit
+        limit p_limit - cardinality(v_serial)
         for update skip locked
+    ), ready_serial as (
+        select s.step_id, s.status from tasker.workflow_steps s
+        where s.step_id = any(v_serial)
+        for update
+    ), ready as (
+        select * from ready_free union all select * from ready_serial
     ), claimed as (
         update tasker.workflow_steps s
             set status = 'in_progress', attempts = s.attempts + 1, lease_owner = p_owner,
