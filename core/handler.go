@@ -35,6 +35,12 @@ type Handler interface {
 	Execute(ctx context.Context, req StepRequest) (json.RawMessage, error)
 }
 
+// ConcurrencyLimiter is implemented by handlers that cap how many of their
+// steps run at once on one node; 0 means no cap.
+type ConcurrencyLimiter interface {
+	MaxConcurrency() int
+}
+
 // ErrorKind says what the engine should do after a failed attempt.
 type ErrorKind int
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"time"
 
@@ -42,6 +43,10 @@ type Plugin struct {
 	// Handlers maps handler names, as step templates refer to them, to
 	// their implementations.
 	Handlers map[string]Handler
+	// MaxConcurrency caps, per handler name, how many steps of that handler
+	// run at once on one tasker node (for an API with a connection limit,
+	// say). Handlers not listed are limited only by the node's workers.
+	MaxConcurrency map[string]int
 	// Templates holds the task template YAML files (*.yaml, *.yml, in any
 	// sub-directory) shipped with the plugin, usually an embed.FS narrowed
 	// with fs.Sub. May be nil.
@@ -66,6 +71,14 @@ func (p Plugin) validate() error {
 		}
 		if h == nil {
 			errs = append(errs, fmt.Errorf("plugin %s: handler %q is nil", p.Name, name))
+		}
+	}
+	for name, n := range p.MaxConcurrency {
+		if _, ok := p.Handlers[name]; !ok {
+			errs = append(errs, fmt.Errorf("plugin %s: MaxConcurrency names handler %q, which it does not have", p.Name, name))
+		}
+		if n < 1 || n > math.MaxInt32 {
+			errs = append(errs, fmt.Errorf("plugin %s: MaxConcurrency of handler %q is %d; it must be at least 1", p.Name, name, n))
 		}
 	}
 	return errors.Join(errs...)

@@ -41,7 +41,7 @@ func newServer(p Plugin) (*server, error) {
 	slices.Sort(names)
 	info := &pluginv1.InfoResponse{Name: p.Name, Version: p.Version, Templates: templates}
 	for _, name := range names {
-		info.Handlers = append(info.Handlers, &pluginv1.HandlerInfo{Name: name})
+		info.Handlers = append(info.Handlers, &pluginv1.HandlerInfo{Name: name, MaxConcurrency: int32(p.MaxConcurrency[name])})
 	}
 	return &server{p: p, info: info}, nil
 }

@@ -33,6 +33,7 @@ func testServer(t *testing.T) *server {
 			"panics": func(context.Context, Request) (any, error) { panic("kaboom") },
 			"bad":    func(context.Context, Request) (any, error) { return func() {}, nil },
 		},
+		MaxConcurrency: map[string]int{"slow": 2},
 		Templates: fstest.MapFS{
 			"a.yaml":       {Data: []byte("name: a\n")},
 			"sub/b.yml":    {Data: []byte("name: b\n")},
@@ -51,10 +52,14 @@ func TestServerInfo(t *testing.T) {
 	require.Equal(t, "demo", info.GetName())
 	require.Equal(t, "1.2.3-rc.1", info.GetVersion())
 	var names []string
+	limits := map[string]int32{}
 	for _, h := range info.GetHandlers() {
 		names = append(names, h.GetName())
+		limits[h.GetName()] = h.GetMaxConcurrency()
 	}
 	require.Equal(t, []string{"bad", "echo", "nothing", "panics", "slow"}, names)
+	require.Equal(t, int32(2), limits["slow"])
+	require.Equal(t, int32(0), limits["echo"], "no limit unless set")
 	require.Len(t, info.GetTemplates(), 2)
 	require.Equal(t, "a.yaml", info.GetTemplates()[0].GetFileName())
 	require.Equal(t, "sub/b.yml", info.GetTemplates()[1].GetFileName())
@@ -124,4 +129,8 @@ func TestPluginValidation(t *testing.T) {
 	require.ErrorContains(t, err, "has no handlers")
 	_, err = newServer(Plugin{Name: "orders", Version: "1.0.0", Handlers: map[string]Handler{"x": nil}})
 	require.ErrorContains(t, err, `handler "x" is nil`)
+	_, err = newServer(Plugin{Name: "orders", Version: "1.0.0", Handlers: map[string]Handler{"x": ok},
+		MaxConcurrency: map[string]int{"x": 0, "y": 1}})
+	require.ErrorContains(t, err, `MaxConcurrency of handler "x" is 0`)
+	require.ErrorContains(t, err, `MaxConcurrency names handler "y", which it does not have`)
 }

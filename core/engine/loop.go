@@ -27,8 +27,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		go e.listen(ctx)
 	}
 
-	done := make(chan struct{}, e.cfg.Workers)
+	done := make(chan string, e.cfg.Workers) // the handler of a step that finished
 	running := 0
+	limits := e.reg.Limits()
+	byHandler := map[string]int{} // running steps of handlers with a limit
 	poll := time.NewTicker(e.cfg.PollInterval)
 	defer poll.Stop()
 	reap := time.NewTicker(e.cfg.ReapInterval)
@@ -38,16 +40,24 @@ func (e *Engine) Run(ctx context.Context) error {
 
 	for {
 		if free := e.cfg.Workers - running; free > 0 && ctx.Err() == nil {
-			steps, err := e.store.ClaimSteps(ctx, e.cfg.Owner, free, e.cfg.Lease)
+			steps, err := e.store.ClaimSteps(ctx, e.cfg.Owner, free, e.cfg.Lease, saturated(limits, byHandler)...)
 			if err != nil && ctx.Err() == nil {
 				e.log.Error("claiming ready steps failed; will try again", "error", err)
 			}
 			for _, s := range steps {
+				if limit := limits[s.Handler]; limit > 0 {
+					if byHandler[s.Handler] >= limit {
+						// One batch brought more than the limit leaves room for: hand it back uncharged.
+						e.handBack(ctx, s, fmt.Sprintf("handler %s is at its concurrency limit of %d on this node", s.Handler, limit))
+						continue
+					}
+					byHandler[s.Handler]++
+				}
 				running++
 				stepCtx, cancel := context.WithCancelCause(handlerCtx)
 				e.inflight.add(s.StepID, s.TaskID, cancel)
 				go func() {
-					defer func() { done <- struct{}{} }()
+					defer func() { done <- s.Handler }()
 					defer e.inflight.remove(s.StepID)
 					defer cancel(nil)
 					e.execute(stepCtx, s)
@@ -63,8 +73,11 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.drain(running, done, func() { cancelHandlers(errShuttingDown) })
 			e.log.Info("engine stopped", "owner", e.cfg.Owner)
 			return nil
-		case <-done:
+		case h := <-done:
 			running--
+			if limits[h] > 0 {
+				byHandler[h]--
+			}
 		case <-e.wake:
 		case <-poll.C:
 		case <-renew.C:
@@ -76,6 +89,25 @@ func (e *Engine) Run(ctx context.Context) error {
 				e.log.Warn("steps whose node stopped renewing their lease were failed and will be retried", "steps", n)
 			}
 		}
+	}
+}
+
+// saturated lists the handlers whose limit is reached on this node.
+func saturated(limits, running map[string]int) []string {
+	var out []string
+	for h, limit := range limits {
+		if running[h] >= limit {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// handBack returns a claimed step to the queue without charging its attempt.
+func (e *Engine) handBack(ctx context.Context, s core.StepRequest, reason string) {
+	if _, err := e.store.ReleaseStep(ctx, s.StepID, e.cfg.Owner, reason); err != nil && ctx.Err() == nil {
+		e.log.Error("could not hand a step back; it will be retried when its lease expires",
+			"task_id", s.TaskID, "step_id", s.StepID, "error", err)
 	}
 }
 
@@ -149,7 +181,7 @@ func (e *Engine) cancelFromNotification(payload string) {
 }
 
 // drain waits for running steps, cancelling them when the grace period ends.
-func (e *Engine) drain(running int, done <-chan struct{}, cancelHandlers func()) {
+func (e *Engine) drain(running int, done <-chan string, cancelHandlers func()) {
 	if running == 0 {
 		return
 	}
@@ -196,10 +228,7 @@ func (e *Engine) execute(ctx context.Context, s core.StepRequest) {
 	switch {
 	case err != nil && errors.Is(cause, errShuttingDown):
 		// Interrupted, not failed: hand it back uncharged.
-		if _, rerr := e.store.ReleaseStep(rctx, s.StepID, e.cfg.Owner, "node shutting down"); rerr != nil {
-			log.Error("could not hand an interrupted step back; its lease will expire and it will be retried", "error", rerr)
-			return
-		}
+		e.handBack(rctx, s, "node shutting down")
 		log.Info("step interrupted by shutdown and handed back to the queue")
 	case err != nil && (errors.Is(cause, errCancelled) || errors.Is(cause, errLeaseLost)):
 		// The step is no longer ours to record: the database already says what happened.

@@ -58,6 +58,20 @@ func (r *Registry) Handler(name string) (core.Handler, bool) {
 	return h, ok
 }
 
+// Limits returns the concurrency limit of each handler that has one (see
+// core.ConcurrencyLimiter).
+func (r *Registry) Limits() map[string]int {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := map[string]int{}
+	for name, h := range r.handlers {
+		if l, ok := h.(core.ConcurrencyLimiter); ok && l.MaxConcurrency() > 0 {
+			out[name] = l.MaxConcurrency()
+		}
+	}
+	return out
+}
+
 // CheckHandlers reports each step of t whose handler is not registered, so a
 // template is refused at load time rather than failing its tasks later.
 func (r *Registry) CheckHandlers(t *core.Template) error {

@@ -108,9 +108,13 @@ func (s *Store) CreateTask(ctx context.Context, nt NewTask, req core.TaskRequest
 	return id, created, nil
 }
 
-// ClaimSteps leases up to limit ready steps to owner for lease.
-func (s *Store) ClaimSteps(ctx context.Context, owner string, limit int, lease time.Duration) ([]core.StepRequest, error) {
-	rows, err := s.pool.Query(ctx, qClaimSteps, owner, limit, lease.Milliseconds())
+// ClaimSteps leases up to limit ready steps to owner for lease, leaving
+// aside steps of the handlers named in exclude.
+func (s *Store) ClaimSteps(ctx context.Context, owner string, limit int, lease time.Duration, exclude ...string) ([]core.StepRequest, error) {
+	if exclude == nil {
+		exclude = []string{}
+	}
+	rows, err := s.pool.Query(ctx, qClaimSteps, owner, limit, lease.Milliseconds(), exclude)
 	if err != nil {
 		return nil, fmt.Errorf("claim steps: %w", err)
 	}

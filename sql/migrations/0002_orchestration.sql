@@ -98,8 +98,11 @@ end $$;
 -- returning everything a handler needs, dependency results included.
 -- Serial steps (their template says concurrent: false) are picked first, one
 -- per task and only while no step of that task runs; the task row lock,
--- taken before the check, makes that hold across nodes.
-create function tasker.claim_steps(p_owner text, p_limit integer, p_lease_ms integer)
+-- taken before the check, makes that hold across nodes. Steps of handlers in
+-- p_exclude_handlers (at their concurrency limit on this node) are left for later.
+create function tasker.claim_steps(
+    p_owner text, p_limit integer, p_lease_ms integer, p_exclude_handlers text[] default '{}'
+)
 returns table (
     step_id bigint, task_id bigint, step_name text, handler text, handler_config jsonb,
     attempt integer, timeout_ms integer, namespace text, task_name text, task_version text,
@@ -114,7 +117,7 @@ begin
     for v_cand in
         select s.step_id, s.task_id from tasker.workflow_steps s
         where s.status in ('pending', 'waiting_for_retry') and s.remaining_deps = 0 and s.serial
-          and s.next_attempt_at <= now()
+          and s.next_attempt_at <= now() and not s.handler = any(p_exclude_handlers)
           and not exists (select 1 from tasker.workflow_steps o
                           where o.task_id = s.task_id and o.status = 'in_progress')
         order by s.next_attempt_at, s.step_id
@@ -134,7 +137,7 @@ begin
         select s.step_id, s.status
         from tasker.workflow_steps s
         where s.status in ('pending', 'waiting_for_retry') and s.remaining_deps = 0 and not s.serial
-          and s.next_attempt_at <= now()
+          and s.next_attempt_at <= now() and not s.handler = any(p_exclude_handlers)
         order by s.next_attempt_at, s.step_id
         limit p_limit - cardinality(v_serial)
         for update skip locked

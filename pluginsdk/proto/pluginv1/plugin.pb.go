@@ -184,11 +184,14 @@ func (x *InfoResponse) GetTemplates() []*Template {
 
 // HandlerInfo describes one handler served by the plugin.
 type HandlerInfo struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	Description   string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Name        string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Description string                 `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	// At most this many steps of the handler run at once on one tasker node;
+	// 0 means no limit beyond the node's workers.
+	MaxConcurrency int32 `protobuf:"varint,3,opt,name=max_concurrency,json=maxConcurrency,proto3" json:"max_concurrency,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *HandlerInfo) Reset() {
@@ -233,6 +236,13 @@ func (x *HandlerInfo) GetDescription() string {
 		return x.Description
 	}
 	return ""
+}
+
+func (x *HandlerInfo) GetMaxConcurrency() int32 {
+	if x != nil {
+		return x.MaxConcurrency
+	}
+	return 0
 }
 
 // Template is a task template document shipped with the plugin.
@@ -540,10 +550,11 @@ const file_tasker_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x129\n" +
 	"\bhandlers\x18\x03 \x03(\v2\x1d.tasker.plugin.v1.HandlerInfoR\bhandlers\x128\n" +
-	"\ttemplates\x18\x04 \x03(\v2\x1a.tasker.plugin.v1.TemplateR\ttemplates\"C\n" +
+	"\ttemplates\x18\x04 \x03(\v2\x1a.tasker.plugin.v1.TemplateR\ttemplates\"l\n" +
 	"\vHandlerInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
-	"\vdescription\x18\x02 \x01(\tR\vdescription\";\n" +
+	"\vdescription\x18\x02 \x01(\tR\vdescription\x12'\n" +
+	"\x0fmax_concurrency\x18\x03 \x01(\x05R\x0emaxConcurrency\";\n" +
 	"\bTemplate\x12\x1b\n" +
 	"\tfile_name\x18\x01 \x01(\tR\bfileName\x12\x12\n" +
 	"\x04yaml\x18\x02 \x01(\fR\x04yaml\"\x83\x04\n" +
