@@ -19,4 +19,13 @@
 // A plugin that cannot be started, misreports its identity or declares a
 // handler another plugin already provides is logged and skipped; it never
 // prevents the others from loading.
+//
+// A plugin process that exits unexpectedly (a crash, kill -9) is relaunched
+// by the next call to one of its handlers, with the same checks as at load
+// time; the handlers keep working without being registered again. The call
+// that was running when it died fails as retryable. A plugin that keeps
+// crashing is relaunched after waits of 1s, 2s, 4s ... up to 60s (its first
+// crash, or one after 60s of uptime, is relaunched at once); during a wait
+// its handlers fail at once with a retryable error whose RetryAfter says
+// when to come back.
 package plugins

@@ -15,39 +15,45 @@ import (
 
 // pluginHandler is a core.Handler backed by a handler of a plugin process.
 type pluginHandler struct {
-	p    *proc
-	name string
+	p     *proc
+	name  string
+	limit int // the plugin's MaxConcurrency for this handler; 0 for none
 }
 
-var _ core.Handler = (*pluginHandler)(nil)
+var (
+	_ core.Handler            = (*pluginHandler)(nil)
+	_ core.ConcurrencyLimiter = (*pluginHandler)(nil)
+)
+
+// MaxConcurrency is the limit the plugin declared for this handler.
+func (ph *pluginHandler) MaxConcurrency() int { return ph.limit }
 
 // Execute runs the step in the plugin process. The handler's own failures
 // come back as *core.StepError with the kind, message and retry delay the
-// handler chose. A failed call (the process crashed or exited, a transport
-// error) is a retryable *core.StepError naming the plugin. When ctx ends
-// first, the returned error wraps ctx.Err().
+// handler chose. When the process has exited, Execute relaunches it first
+// (see proc); while a crash-looping plugin's relaunch waits, or after the
+// host's Close, it fails at once with a retryable *core.StepError (with
+// RetryAfter set to the wait). A call broken by the process's death or a
+// transport error is a retryable *core.StepError naming the plugin: its
+// outcome is unknown. When ctx ends first, the returned error wraps
+// ctx.Err().
 func (ph *pluginHandler) Execute(ctx context.Context, req core.StepRequest) (json.RawMessage, error) {
 	p := ph.p
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("plugin %s: handler %q not called: %w", p.label, ph.name, err)
 	}
-	if p.client.Exited() {
-		return nil, &core.StepError{
-			Kind:    core.Retryable,
-			Message: fmt.Sprintf("plugin %s is not running (its process exited); handler %q was not called", p.label, ph.name),
-		}
+	client, rpc, err := p.acquire(ctx, ph.name)
+	if err != nil {
+		return nil, err
 	}
-	resp, err := p.rpc.Execute(ctx, toProto(ph.name, req))
+	resp, err := rpc.Execute(ctx, toProto(ph.name, req))
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			return nil, fmt.Errorf("plugin %s: call to handler %q abandoned: %w", p.label, ph.name, ctxErr)
 		}
 		st := status.Convert(err)
-		msg := fmt.Sprintf("plugin %s failed during the call: %s: %s", p.label, st.Code(), st.Message())
-		if p.client.Exited() {
-			msg += " (the plugin process exited)"
-		}
-		return nil, &core.StepError{Kind: core.Retryable, Message: msg}
+		msg := fmt.Sprintf("plugin %s failed during the call to handler %q: %s: %s", p.label, ph.name, st.Code(), st.Message())
+		return nil, p.brokenCall(ctx, client, st.Code(), msg)
 	}
 	if e := resp.GetError(); e != nil {
 		return nil, fromProtoError(e)

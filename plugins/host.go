@@ -34,6 +34,12 @@ type Info struct {
 	Path string
 	// Handlers are the names of the handlers it provides, sorted.
 	Handlers []string
+	// Limits are the concurrency limits its handlers declare (see
+	// pluginsdk.Plugin.MaxConcurrency); handlers without one are absent.
+	Limits map[string]int
+	// Restarts counts the times the host relaunched the plugin after its
+	// process exited unexpectedly.
+	Restarts int
 }
 
 // Host discovers, launches and owns the handler plugin processes found in
@@ -42,31 +48,23 @@ type Host struct {
 	logger *slog.Logger
 	dir    string
 
+	// ctx is cancelled by Close; relaunches run under it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	// restarts tracks the relaunches in progress; Close waits for them.
+	restarts sync.WaitGroup
+	// restartBase is the wait before the relaunch that follows a second
+	// consecutive crash; it doubles with each further crash (up to
+	// maxRestartWait). Tests shorten it.
+	restartBase time.Duration
+
+	// mu guards the fields below. It is never held while acquiring a
+	// proc's mutex (a proc may acquire it while holding its own).
 	mu        sync.Mutex
 	closed    bool
 	procs     []*proc
 	handlers  map[string]*pluginHandler
 	templates []core.TemplateSource
-}
-
-// proc is one running plugin process.
-type proc struct {
-	info   Info
-	label  string // "orders v1.0.0"
-	client *plugin.Client
-	rpc    pluginv1.HandlerPluginClient
-	// templates are the task templates the plugin ships.
-	templates []core.TemplateSource
-	// sockDir holds the plugin's Unix socket; removed by stop, so that a
-	// plugin killed by a signal leaves no socket file behind.
-	sockDir string
-}
-
-// stop kills the plugin process, waits for it to exit and removes its
-// socket directory. It may be called more than once.
-func (p *proc) stop() {
-	p.client.Kill()
-	_ = os.RemoveAll(p.sockDir)
 }
 
 // NewHost returns a host for the plugins in dir. An empty dir means no
@@ -75,7 +73,11 @@ func NewHost(logger *slog.Logger, dir string) *Host {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Host{logger: logger, dir: dir, handlers: map[string]*pluginHandler{}}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Host{
+		logger: logger, dir: dir, handlers: map[string]*pluginHandler{},
+		ctx: ctx, cancel: cancel, restartBase: defaultRestartBase,
+	}
 }
 
 // Load discovers the plugin executables in the host's directory, launches
@@ -152,9 +154,12 @@ func (h *Host) launch(ctx context.Context, c candidate) (_ *proc, err error) {
 		GRPCDialOptions:  wire.DialOptions(),
 	})
 	p := &proc{
+		host:    h,
+		cand:    c,
 		info:    Info{Name: c.name, Version: c.version, Path: c.path},
 		label:   c.name + " v" + c.version,
 		client:  client,
+		cmd:     cmd,
 		sockDir: sockDir,
 	}
 	defer func() {
@@ -191,6 +196,12 @@ func (h *Host) launch(ctx context.Context, c candidate) (_ *proc, err error) {
 			return nil, fmt.Errorf("refused: plugin %s declares an empty or duplicate handler name %q", p.label, name)
 		}
 		p.info.Handlers = append(p.info.Handlers, name)
+		if n := hi.GetMaxConcurrency(); n > 0 {
+			if p.info.Limits == nil {
+				p.info.Limits = map[string]int{}
+			}
+			p.info.Limits[name] = int(n)
+		}
 	}
 	slices.Sort(p.info.Handlers)
 	for _, t := range resp.GetTemplates() {
@@ -199,6 +210,7 @@ func (h *Host) launch(ctx context.Context, c candidate) (_ *proc, err error) {
 			YAML:   t.GetYaml(),
 		})
 	}
+	p.started = time.Now()
 	return p, nil
 }
 
@@ -217,7 +229,7 @@ func (h *Host) register(p *proc) error {
 		}
 	}
 	for _, name := range p.info.Handlers {
-		h.handlers[name] = &pluginHandler{p: p, name: name}
+		h.handlers[name] = &pluginHandler{p: p, name: name, limit: p.info.Limits[name]}
 	}
 	h.templates = append(h.templates, p.templates...)
 	h.procs = append(h.procs, p)
@@ -247,25 +259,32 @@ func (h *Host) Templates() []core.TemplateSource {
 // Plugins describes the loaded plugins, in load (file name) order.
 func (h *Host) Plugins() []Info {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	out := make([]Info, 0, len(h.procs))
-	for _, p := range h.procs {
+	procs := slices.Clone(h.procs)
+	h.mu.Unlock()
+	out := make([]Info, 0, len(procs))
+	for _, p := range procs {
 		i := p.info
 		i.Handlers = slices.Clone(i.Handlers)
+		p.mu.Lock()
+		i.Restarts = p.restarts
+		p.mu.Unlock()
 		out = append(out, i)
 	}
 	return out
 }
 
-// Close kills every plugin process and waits until they are gone. It is
-// idempotent; afterwards the handlers fail with retryable errors and Load
-// refuses to run.
+// Close stops restarting plugins, kills every plugin process and waits
+// until they are gone. It is idempotent; afterwards the handlers fail with
+// retryable errors saying that the host is shutting down, and Load refuses
+// to run.
 func (h *Host) Close() {
 	h.mu.Lock()
 	h.closed = true
 	procs := h.procs
 	h.procs = nil
 	h.mu.Unlock()
+	h.cancel()
+	h.restarts.Wait() // a relaunch finishing now kills what it started
 	var wg sync.WaitGroup
 	for _, p := range procs {
 		wg.Go(p.stop)
