@@ -23,6 +23,9 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusBadRequest, `field "name" is required: the name of the task template to run`)
 		return
 	}
+	if bytes.Equal(bytes.TrimSpace(req.Context), []byte("null")) {
+		req.Context = nil // "context": null means no context, as leaving it out does
+	}
 	if len(req.Context) > 0 && !bytes.HasPrefix(bytes.TrimSpace(req.Context), []byte("{")) {
 		writeProblem(w, r, http.StatusBadRequest, `field "context" must be a JSON object`)
 		return

@@ -24,10 +24,13 @@ type faults struct {
 	// RetryAfterMS makes the retryable failures of FailTimes ask the engine
 	// to wait this long before the next attempt.
 	RetryAfterMS int `json:"retry_after_ms"`
+	// SleepMS makes every attempt take this long (or until it is cancelled),
+	// so that tests can kill a node or a plugin while the step runs.
+	SleepMS int `json:"sleep_ms"`
 }
 
 // knownConfigKeys are the handler_config keys work understands, sorted.
-var knownConfigKeys = []string{"fail_permanently", "fail_times", "retry_after_ms"}
+var knownConfigKeys = []string{"fail_permanently", "fail_times", "retry_after_ms", "sleep_ms"}
 
 // result is work's result.
 type result struct {
@@ -47,6 +50,13 @@ func work(ctx context.Context, req pluginsdk.Request) (any, error) {
 	f, err := decodeFaults(req)
 	if err != nil {
 		return nil, err
+	}
+	if f.SleepMS > 0 {
+		select {
+		case <-time.After(time.Duration(f.SleepMS) * time.Millisecond):
+		case <-ctx.Done():
+			return nil, pluginsdk.Retryable(fmt.Errorf("interrupted after less than %d ms: %w", f.SleepMS, ctx.Err()))
+		}
 	}
 	if f.FailPermanently {
 		return nil, pluginsdk.Permanent(fmt.Errorf("simulated permanent failure on attempt %d", req.Attempt))
@@ -103,6 +113,8 @@ func decodeFaults(req pluginsdk.Request) (faults, error) {
 	switch {
 	case f.FailTimes < 0:
 		return f, pluginsdk.PermanentErrorf("step %q: handler_config fail_times must not be negative, got %d", req.StepName, f.FailTimes)
+	case f.SleepMS < 0:
+		return f, pluginsdk.PermanentErrorf("step %q: handler_config sleep_ms must not be negative, got %d", req.StepName, f.SleepMS)
 	case f.RetryAfterMS < 0:
 		return f, pluginsdk.PermanentErrorf("step %q: handler_config retry_after_ms must not be negative, got %d", req.StepName, f.RetryAfterMS)
 	case f.RetryAfterMS > 0 && f.FailTimes == 0:

@@ -104,11 +104,26 @@ func TestWorkFailPermanently(t *testing.T) {
 	require.NoError(t, err)
 }
 
+func TestWorkSleepsAndStopsWhenCancelled(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	_, err := runWork(t, request("s", 1, `{"sleep_ms": 50}`, nil))
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, time.Since(start), 50*time.Millisecond)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err = work(ctx, request("s", 1, `{"sleep_ms": 10000}`, nil))
+	require.ErrorContains(t, err, "interrupted after less than 10000 ms")
+	require.False(t, pluginsdk.IsPermanent(err))
+}
+
 func TestWorkRejectsBadConfig(t *testing.T) {
 	t.Parallel()
 	for config, msg := range map[string]string{
-		`{"fail_time": 2, "retry_after": 5, "fail_times": 1}`: `step "s": unknown handler_config keys: fail_time, retry_after (known: fail_permanently, fail_times, retry_after_ms)`,
+		`{"fail_time": 2, "retry_after": 5, "fail_times": 1}`: `step "s": unknown handler_config keys: fail_time, retry_after (known: fail_permanently, fail_times, retry_after_ms, sleep_ms)`,
 		`{"fail_times": -1}`:                      "fail_times must not be negative",
+		`{"sleep_ms": -1}`:                        "sleep_ms must not be negative",
 		`{"fail_times": 1, "retry_after_ms": -5}`: "retry_after_ms must not be negative",
 		`{"retry_after_ms": 300}`:                 "retry_after_ms has no effect without fail_times",
 		`{"fail_times": "2"}`:                     "decoding the handler_config",
