@@ -3,6 +3,7 @@ package store_test
 import (
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -36,3 +37,24 @@ func TestDatabaseRefusesForbiddenTransitions(t *testing.T) {
 }
 
 func itoa(i int64) string { return strconv.FormatInt(i, 10) }
+
+func TestExtendLeases(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.newTask(t, diamond(nil))
+	steps, err := b.store.ClaimSteps(b.ctx, owner, 1, time.Second)
+	require.NoError(t, err)
+	require.Len(t, steps, 1)
+	held := steps[0].StepID
+
+	lost, err := b.store.ExtendLeases(b.ctx, owner, []int64{held, 424242}, time.Hour)
+	require.NoError(t, err)
+	require.Equal(t, []int64{424242}, lost, "a step this owner does not hold is reported lost")
+	var left time.Duration
+	require.NoError(t, b.pool.QueryRow(b.ctx, "select lease_expires_at - now() from tasker.workflow_steps where step_id = $1", held).Scan(&left))
+	require.Greater(t, left, 59*time.Minute, "the lease was renewed")
+
+	lost, err = b.store.ExtendLeases(b.ctx, "other-node", []int64{held}, time.Hour)
+	require.NoError(t, err)
+	require.Equal(t, []int64{held}, lost, "another node cannot renew a lease it does not hold")
+}
