@@ -2,7 +2,9 @@ package sql
 
 import (
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -28,6 +30,13 @@ type Migration struct {
 	Version int
 	Name    string
 	SQL     string
+}
+
+// Checksum identifies the migration's text, so that a database migrated by
+// a different text of the same version is noticed instead of half-working.
+func (m Migration) Checksum() string {
+	sum := sha256.Sum256([]byte(m.SQL))
+	return hex.EncodeToString(sum[:])
 }
 
 // Migrations returns the embedded migrations in the order they apply.
@@ -80,23 +89,22 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error
 		create table if not exists tasker.schema_migrations (
 			version    integer primary key,
 			name       text not null,
-			applied_at timestamptz not null default now())`); err != nil {
+			checksum   text,
+			applied_at timestamptz not null default now());
+		alter table tasker.schema_migrations add column if not exists checksum text`); err != nil {
 		return fmt.Errorf("migrate: create bookkeeping table: %w", err)
 	}
-	applied := map[int]bool{}
-	rows, err := conn.Query(ctx, "select version from tasker.schema_migrations")
+	applied, err := appliedChecksums(ctx, conn)
 	if err != nil {
-		return fmt.Errorf("migrate: read applied versions: %w", err)
-	}
-	versions, err := pgx.CollectRows(rows, pgx.RowTo[int])
-	if err != nil {
-		return fmt.Errorf("migrate: read applied versions: %w", err)
-	}
-	for _, v := range versions {
-		applied[v] = true
+		return err
 	}
 	for _, m := range all {
-		if applied[m.Version] {
+		if sum, done := applied[m.Version]; done {
+			if sum != m.Checksum() {
+				return fmt.Errorf("migrate: the database's migration %04d_%s is not the one this tasker embeds "+
+					"(it changed after it was applied, which only development builds do): use a fresh --data-dir "+
+					"or database, or the tasker build that created this one", m.Version, m.Name)
+			}
 			continue
 		}
 		start := time.Now()
@@ -104,7 +112,8 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error
 			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, "insert into tasker.schema_migrations (version, name) values ($1, $2)", m.Version, m.Name)
+			_, err := tx.Exec(ctx, "insert into tasker.schema_migrations (version, name, checksum) values ($1, $2, $3)",
+				m.Version, m.Name, m.Checksum())
 			return err
 		})
 		if err != nil {
@@ -113,4 +122,24 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool, logger *slog.Logger) error
 		logger.Info("applied database migration", "version", m.Version, "name", m.Name, "duration", time.Since(start).Round(time.Millisecond).String())
 	}
 	return nil
+}
+
+// appliedChecksums maps each applied version to its recorded checksum ("" when
+// none was recorded).
+func appliedChecksums(ctx context.Context, conn *pgxpool.Conn) (map[int]string, error) {
+	rows, err := conn.Query(ctx, "select version, coalesce(checksum, '') from tasker.schema_migrations")
+	if err != nil {
+		return nil, fmt.Errorf("migrate: read applied versions: %w", err)
+	}
+	applied := map[int]string{}
+	var v int
+	var sum string
+	_, err = pgx.ForEachRow(rows, []any{&v, &sum}, func() error {
+		applied[v] = sum
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("migrate: read applied versions: %w", err)
+	}
+	return applied, nil
 }

@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -94,8 +95,24 @@ func run() error {
 	}
 
 	api := client.New("http://" + addr + "/tasker")
+	tourErr := tour(ctx, api, start, *keep, exited)
+	if tourErr != nil {
+		tourErr = fmt.Errorf("%w; see %s", tourErr, logPath)
+	}
+	// Whatever happened above, tasker is stopped in order: it never outlives the demo.
+	fmt.Println("stopping tasker...")
+	if err := stop(); err != nil {
+		return errors.Join(tourErr, fmt.Errorf("tasker did not stop cleanly: %w; see %s", err, logPath))
+	}
+	fmt.Println("stopped.")
+	return tourErr
+}
+
+// tour waits for tasker, runs the example workflows and, on a terminal,
+// keeps tasker serving until Ctrl-C.
+func tour(ctx context.Context, api *client.Client, start time.Time, keep string, exited <-chan struct{}) error {
 	if err := api.WaitReady(ctx); err != nil {
-		return fmt.Errorf("%w; see %s", err, logPath)
+		return err
 	}
 	fmt.Printf("tasker is ready after %s\n\n", time.Since(start).Round(time.Millisecond))
 
@@ -107,36 +124,36 @@ func run() error {
 		{Name: "order_process", Context: json.RawMessage(`{"order_id": -5, "amount_cents": 100, "customer_email": "nobody@example.com"}`),
 			Initiator: "demo", Reason: "an invalid order, to show a permanent failure", SourceSystem: "shop", Tags: []string{"demo"}},
 	}
+	var first int64
 	for _, req := range requests {
-		if err := runTask(ctx, api, req); err != nil {
+		id, err := runTask(ctx, api, req)
+		if err != nil {
 			return err
 		}
+		if first == 0 {
+			first = id
+		}
 	}
-	fmt.Printf("The API is at %s — for example:\n  curl %s/tasks\n  curl %s/tasks/1\n", api.BaseURL, api.BaseURL, api.BaseURL)
+	fmt.Printf("The API is at %s — for example:\n  curl %s/tasks\n  curl %s/tasks/%d\n", api.BaseURL, api.BaseURL, api.BaseURL, first)
 
-	if *keep == "yes" || (*keep == "auto" && isatty.IsTerminal(os.Stdin.Fd())) {
+	if keep == "yes" || (keep == "auto" && isatty.IsTerminal(os.Stdin.Fd())) {
 		fmt.Println("\ntasker keeps running; press Ctrl-C to stop it.")
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 		select {
 		case <-sig:
 		case <-exited:
-			return fmt.Errorf("tasker exited: %v; see %s", waitErr, logPath)
+			return errors.New("tasker exited")
 		}
 	}
-	fmt.Println("stopping tasker...")
-	if err := stop(); err != nil {
-		return fmt.Errorf("tasker did not stop cleanly: %w; see %s", err, logPath)
-	}
-	fmt.Println("stopped.")
 	return nil
 }
 
 // runTask creates one task and prints every change of its steps until it ends.
-func runTask(ctx context.Context, api *client.Client, req core.TaskRequest) error {
+func runTask(ctx context.Context, api *client.Client, req core.TaskRequest) (int64, error) {
 	t, err := api.CreateTask(ctx, req)
 	if err != nil {
-		return fmt.Errorf("create task: %w", err)
+		return 0, fmt.Errorf("create task: %w", err)
 	}
 	ns := t.Namespace
 	fmt.Printf("task %d: %s/%s %s (%s)\n", t.TaskID, ns, t.Name, t.Version, req.Reason)
@@ -160,10 +177,10 @@ func runTask(ctx context.Context, api *client.Client, req core.TaskRequest) erro
 		}
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	fmt.Printf("  => task %d %s in %s\n\n", final.TaskID, strings.ToUpper(final.Status), time.Since(started).Round(time.Millisecond))
-	return nil
+	return final.TaskID, nil
 }
 
 func oneLine(raw json.RawMessage) string {
