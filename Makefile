@@ -16,7 +16,7 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Example plugins: <directory under examples/>:<plugin name>:<version>.
 EXAMPLE_PLUGINS := orders:orders:1.0.0 patterns:patterns:1.0.0
 
-.PHONY: all build bundle tasker plugins test lint demo proto clean
+.PHONY: all build bundle tasker plugins test lint bench demo proto clean
 
 all: build
 
@@ -49,6 +49,10 @@ lint: $(TOOLS)/staticcheck
 
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install $(STATICCHECK)
+
+## bench: Go benchmarks against the embedded PostgreSQL (figures to compare as ratios)
+bench: bundle
+	$(GO) test -run '^$$' -bench . -benchtime 3000x -count 5 ./core/store/
 
 ## demo: build, start tasker with the example plugins and run example workflows
 demo: build
