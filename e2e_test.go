@@ -460,3 +460,20 @@ func TestVersionCommand(t *testing.T) {
 	require.Equal(t, 2, run([]string{"bogus"}, &out, &errOut))
 	require.Contains(t, errOut.String(), `unknown command "bogus"`)
 }
+
+func TestServeRefusesUnknownSettings(t *testing.T) {
+	t.Parallel()
+	dir := workdir(t)
+	cfg := filepath.Join(dir, "tasker.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte("engine:\n  wrokers: 2\n"), 0o644))
+	out, err := exec.Command(filepath.Join(dir, "tasker"), "serve", "--config", cfg, "--data-dir", filepath.Join(dir, "data")).CombinedOutput()
+	require.Error(t, err, "tasker must not start with a misspelt setting")
+	require.Contains(t, string(out), "unknown settings engine.wrokers")
+	require.NoDirExists(t, filepath.Join(dir, "data", "pg"), "nothing started")
+
+	cmd := exec.Command(filepath.Join(dir, "tasker"), "serve", "--data-dir", filepath.Join(dir, "data"))
+	cmd.Env = append(os.Environ(), "TASKER_ENGINE_LEASE=10ms")
+	out, err = cmd.CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "engine.lease is 10ms; it must be at least 1s")
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/mattn/go-isatty"
 
 	"github.com/tasker-systems/tasker/core"
+	"github.com/tasker-systems/tasker/core/config"
 	"github.com/tasker-systems/tasker/core/engine"
 	"github.com/tasker-systems/tasker/core/registry"
 	"github.com/tasker-systems/tasker/core/store"
@@ -28,14 +29,6 @@ import (
 	"github.com/tasker-systems/tasker/sql"
 	"github.com/tasker-systems/tasker/web"
 )
-
-type serveOptions struct {
-	dataDir, listen, pluginsDir, templatesDir, databaseURL, prefix string
-	user, logFormat, logLevel                                      string
-	workers                                                        int
-	lease, stepTimeout                                             time.Duration
-	noListen                                                       bool
-}
 
 // defaultDir resolves an optional directory flag: the one given must exist
 // (required), otherwise the default is used when present.
@@ -48,23 +41,23 @@ func defaultDir(given, fallback string) (dir string, required bool) {
 
 // serve runs the appliance until SIGINT or SIGTERM, then shuts its parts down
 // in reverse order of start: HTTP, engine, plugins, database.
-func serve(o serveOptions, stderr io.Writer) error {
-	log, err := newLogger(o.logFormat, o.logLevel, stderr)
+func serve(o config.Config, stderr io.Writer) error {
+	log, err := newLogger(o.Log.Format, o.Log.Level, stderr)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	dataDir, err := filepath.Abs(o.dataDir)
+	dataDir, err := filepath.Abs(o.DataDir)
 	if err != nil {
 		return fmt.Errorf("data dir: %w", err)
 	}
-	if _, err := embeddb.DropRootPrivileges(log, o.user, dataDir); err != nil {
+	if _, err := embeddb.DropRootPrivileges(log, o.User, dataDir); err != nil {
 		return fmt.Errorf("running as root: %w", err)
 	}
 
-	dbURL := o.databaseURL
+	dbURL := o.DatabaseURL
 	if dbURL == "" {
 		db, err := embeddb.Start(ctx, embeddb.Config{DataDir: dataDir, Logger: log.With("component", "postgres")})
 		if err != nil {
@@ -91,7 +84,7 @@ func serve(o serveOptions, stderr io.Writer) error {
 		return err
 	}
 
-	pluginsDir, _ := defaultDir(o.pluginsDir, "plugins")
+	pluginsDir, _ := defaultDir(o.PluginsDir, "plugins")
 	host := plugins.NewHost(log.With("component", "plugins"), pluginsDir)
 	defer func() {
 		host.Close()
@@ -106,9 +99,10 @@ func serve(o serveOptions, stderr io.Writer) error {
 		return err
 	}
 	st := store.New(pool)
-	eng := engine.New(st, reg, log, engine.Config{Workers: o.workers, Lease: o.lease, StepTimeout: o.stepTimeout, NoListen: o.noListen})
+	eng := engine.New(st, reg, log, engine.Config{Workers: o.Engine.Workers, Lease: o.Engine.Lease,
+		StepTimeout: o.Engine.StepTimeout, NoListen: o.Engine.NoListen})
 
-	templatesDir, required := defaultDir(o.templatesDir, "templates")
+	templatesDir, required := defaultDir(o.TemplatesDir, "templates")
 	fileTemplates, err := core.ReadTemplateDir(templatesDir, required)
 	if err != nil {
 		return err
@@ -120,10 +114,10 @@ func serve(o serveOptions, stderr io.Writer) error {
 			"plugins_dir", pluginsDir, "templates_dir", templatesDir)
 	}
 
-	api := web.New(web.Config{Prefix: o.prefix, Store: st, Tasks: eng, Logger: log})
-	ln, err := net.Listen("tcp", o.listen)
+	api := web.New(web.Config{Prefix: o.Prefix, Store: st, Tasks: eng, Logger: log})
+	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", o.listen, err)
+		return fmt.Errorf("listen on %s: %w", o.Listen, err)
 	}
 	httpServer := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	httpDone := make(chan error, 1)
@@ -134,7 +128,7 @@ func serve(o serveOptions, stderr io.Writer) error {
 	go func() { engineDone <- eng.Run(engineCtx) }()
 
 	api.MarkReady()
-	log.Info("tasker is ready", "api", "http://"+ln.Addr().String()+"/"+strings.Trim(o.prefix, "/"), "data_dir", dataDir)
+	log.Info("tasker is ready", "api", "http://"+ln.Addr().String()+"/"+strings.Trim(o.Prefix, "/"), "data_dir", dataDir)
 
 	select {
 	case <-ctx.Done():

@@ -1,0 +1,201 @@
+// Package config is tasker's configuration: defaults, overridden by a
+// tasker.yaml file, by TASKER_* environment variables and by command-line
+// flags, in that order (koanf). An unknown key in any of them is an error
+// that names it, so a misspelt setting is never silently ignored.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-viper/mapstructure/v2"
+	"github.com/knadh/koanf/parsers/yaml"
+	"github.com/knadh/koanf/providers/file"
+	"github.com/knadh/koanf/v2"
+)
+
+// Config is everything `tasker serve` can be told. Keys are the koanf tags,
+// dotted for nested sections (engine.workers).
+type Config struct {
+	DataDir      string  `koanf:"data_dir"`
+	Listen       string  `koanf:"listen"`
+	PluginsDir   string  `koanf:"plugins_dir"`
+	TemplatesDir string  `koanf:"templates_dir"`
+	DatabaseURL  string  `koanf:"database_url"`
+	Prefix       string  `koanf:"prefix"`
+	User         string  `koanf:"user"`
+	Log          Log     `koanf:"log"`
+	Engine       Engine  `koanf:"engine"`
+	Plugins      Plugins `koanf:"plugins"`
+}
+
+// Log configures logging.
+type Log struct {
+	Format string `koanf:"format"` // auto, text or json
+	Level  string `koanf:"level"`  // debug, info, warn or error
+}
+
+// Engine configures the orchestration loop.
+type Engine struct {
+	Workers     int           `koanf:"workers"`
+	Lease       time.Duration `koanf:"lease"`
+	StepTimeout time.Duration `koanf:"step_timeout"`
+	NoListen    bool          `koanf:"no_listen"`
+}
+
+// Plugins configures the plugin host.
+type Plugins struct {
+	RequireChecksums bool          `koanf:"require_checksums"`
+	StartTimeout     time.Duration `koanf:"start_timeout"`
+	CallTimeout      time.Duration `koanf:"call_timeout"`
+	MaxPayloadBytes  int           `koanf:"max_payload_bytes"`
+}
+
+// Defaults are what an empty folder gets.
+func Defaults() Config {
+	return Config{
+		DataDir: "./tasker-data", Listen: "127.0.0.1:8080", Prefix: "/tasker",
+		Log:     Log{Format: "auto", Level: "info"},
+		Engine:  Engine{Workers: 4, Lease: 30 * time.Second, StepTimeout: 5 * time.Minute},
+		Plugins: Plugins{StartTimeout: 10 * time.Second, MaxPayloadBytes: 4 << 20},
+	}
+}
+
+// Sources are the layers above the defaults.
+type Sources struct {
+	// File is a YAML file; when FileRequired is false a missing file is skipped.
+	File         string
+	FileRequired bool
+	// Env is the process environment ("KEY=value"); only TASKER_* entries count.
+	Env []string
+	// Flags maps keys to the values of the flags given on the command line.
+	Flags map[string]any
+}
+
+// Load merges the defaults with the sources and checks the result.
+func Load(src Sources) (Config, error) {
+	k := koanf.New(".")
+	known := keys(reflect.TypeOf(Config{}), "")
+	if src.File != "" {
+		if _, err := os.Stat(src.File); err == nil || src.FileRequired {
+			if err := k.Load(file.Provider(src.File), yaml.Parser()); err != nil {
+				return Config{}, fmt.Errorf("config file %s: %w", src.File, err)
+			}
+			if err := checkKeys(k.Keys(), known, "config file "+src.File); err != nil {
+				return Config{}, err
+			}
+		}
+	}
+	envKeys := map[string]string{}
+	for key := range known {
+		envKeys["TASKER_"+strings.ToUpper(strings.ReplaceAll(key, ".", "_"))] = key
+	}
+	for _, kv := range src.Env {
+		name, value, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "TASKER_") {
+			continue
+		}
+		key, ok := envKeys[name]
+		if !ok {
+			return Config{}, fmt.Errorf("environment variable %s is not a tasker setting (known: %s)", name, strings.Join(sortedKeys(envKeys), ", "))
+		}
+		if err := k.Set(key, value); err != nil {
+			return Config{}, fmt.Errorf("environment variable %s: %w", name, err)
+		}
+	}
+	for key, value := range src.Flags {
+		if !known[key] {
+			return Config{}, fmt.Errorf("flag for unknown setting %q", key) // a programming error in the CLI
+		}
+		if err := k.Set(key, value); err != nil {
+			return Config{}, err
+		}
+	}
+
+	cfg := Defaults()
+	err := k.UnmarshalWithConf("", &cfg, koanf.UnmarshalConf{DecoderConfig: &mapstructure.DecoderConfig{
+		DecodeHook:       mapstructure.StringToTimeDurationHookFunc(),
+		WeaklyTypedInput: true, // environment values are strings
+		ErrorUnused:      true,
+		Result:           &cfg,
+		TagName:          "koanf",
+	}})
+	if err != nil {
+		return Config{}, fmt.Errorf("configuration: %w", err)
+	}
+	return cfg, cfg.Validate()
+}
+
+// Validate reports every setting that cannot work.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Engine.Workers < 1 {
+		errs = append(errs, fmt.Errorf("engine.workers is %d; it must be at least 1", c.Engine.Workers))
+	}
+	if c.Engine.Lease < time.Second {
+		errs = append(errs, fmt.Errorf("engine.lease is %s; it must be at least 1s", c.Engine.Lease))
+	}
+	if c.Engine.StepTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("engine.step_timeout is %s; it must be positive", c.Engine.StepTimeout))
+	}
+	if c.Plugins.MaxPayloadBytes < 1024 {
+		errs = append(errs, fmt.Errorf("plugins.max_payload_bytes is %d; it must be at least 1024", c.Plugins.MaxPayloadBytes))
+	}
+	if c.Plugins.StartTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("plugins.start_timeout is %s; it must be positive", c.Plugins.StartTimeout))
+	}
+	if c.Plugins.CallTimeout < 0 {
+		errs = append(errs, fmt.Errorf("plugins.call_timeout is %s; it must not be negative", c.Plugins.CallTimeout))
+	}
+	switch c.Log.Format {
+	case "auto", "text", "json":
+	default:
+		errs = append(errs, fmt.Errorf("log.format %q: want auto, text or json", c.Log.Format))
+	}
+	return errors.Join(errs...)
+}
+
+// keys lists the dotted keys of a config struct type.
+func keys(t reflect.Type, prefix string) map[string]bool {
+	out := map[string]bool{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		key := prefix + f.Tag.Get("koanf")
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
+			for k := range keys(f.Type, key+".") {
+				out[k] = true
+			}
+			continue
+		}
+		out[key] = true
+	}
+	return out
+}
+
+func checkKeys(got []string, known map[string]bool, where string) error {
+	var unknown []string
+	for _, k := range got {
+		if !known[k] {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	sort.Strings(unknown)
+	return fmt.Errorf("%s: unknown settings %s (known: %s)", where, strings.Join(unknown, ", "), strings.Join(sortedKeys(known), ", "))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
