@@ -114,7 +114,8 @@ func serve(o config.Config, stderr io.Writer) error {
 			"plugins_dir", pluginsDir, "templates_dir", templatesDir)
 	}
 
-	api := web.New(web.Config{Prefix: o.Prefix, Store: st, Tasks: eng, Logger: log})
+	api := web.New(web.Config{Prefix: o.Prefix, Store: st, Tasks: eng, Logger: log, Registry: reg,
+		Wake: eng.Wake, Plugins: func() any { return host.Plugins() }})
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.Listen, err)

@@ -3,6 +3,7 @@ package core
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -29,6 +30,17 @@ const (
 
 // ErrNotFound is returned (wrapped) when a task, step or template does not exist.
 var ErrNotFound = errors.New("not found")
+
+// NotFoundf makes an error that reads as the message alone and matches
+// ErrNotFound with errors.Is.
+func NotFoundf(format string, args ...any) error {
+	return notFound(fmt.Sprintf(format, args...))
+}
+
+type notFound string
+
+func (e notFound) Error() string        { return string(e) }
+func (e notFound) Is(target error) bool { return target == ErrNotFound }
 
 // TaskRequest asks for a new task, with the seed's request fields.
 type TaskRequest struct {
@@ -87,4 +99,20 @@ type Step struct {
 	CreatedAt     time.Time       `json:"created_at"`
 	UpdatedAt     time.Time       `json:"updated_at"`
 	CompletedAt   *time.Time      `json:"completed_at"`
+}
+
+// Transition is one audited change of state.
+type Transition struct {
+	From      *string         `json:"from_state"`
+	To        string          `json:"to_state"`
+	Reason    *string         `json:"reason"`
+	Metadata  json.RawMessage `json:"metadata"`
+	CreatedAt time.Time       `json:"created_at"`
+}
+
+// StepDetail is a step with its neighbours and its audit trail.
+type StepDetail struct {
+	Step
+	Children    []string     `json:"children"`
+	Transitions []Transition `json:"transitions"`
 }

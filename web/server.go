@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tasker-systems/tasker/core"
+	"github.com/tasker-systems/tasker/core/registry"
 	"github.com/tasker-systems/tasker/core/store"
 )
 
@@ -19,19 +20,26 @@ type TaskCreator interface {
 
 // Config is what the API needs from the rest of the node.
 type Config struct {
-	Prefix  string // route prefix, "/tasker" when empty
-	Store   *store.Store
-	Tasks   TaskCreator
-	Logger  *slog.Logger
-	MaxBody int64 // request body limit in bytes (1 MiB)
+	Prefix   string // route prefix, "/tasker" when empty
+	Store    *store.Store
+	Tasks    TaskCreator
+	Logger   *slog.Logger
+	Registry *registry.Registry
+	// Wake, when set, tells the local engine that operator actions made steps ready.
+	Wake func()
+	// Plugins, when set, describes the loaded plugins for health/status.
+	Plugins        func() any
+	StatusCacheTTL time.Duration // how long health/status is reused (15s, as in the seed)
+	MaxBody        int64         // request body limit in bytes (1 MiB)
 }
 
 // Server serves the API. Ready reports 503 until MarkReady and after MarkStopping.
 type Server struct {
-	cfg      Config
-	ready    atomic.Bool
-	stopping atomic.Bool
-	mux      *http.ServeMux
+	cfg         Config
+	ready       atomic.Bool
+	stopping    atomic.Bool
+	mux         *http.ServeMux
+	statusCache statusCache
 }
 
 // New builds the API's routes.
@@ -43,13 +51,27 @@ func New(cfg Config) *Server {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 1 << 20
 	}
+	if cfg.StatusCacheTTL <= 0 {
+		cfg.StatusCacheTTL = 15 * time.Second
+	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux()}
 	p := cfg.Prefix
 	s.mux.HandleFunc("POST "+p+"/tasks", s.createTask)
 	s.mux.HandleFunc("GET "+p+"/tasks", s.listTasks)
 	s.mux.HandleFunc("GET "+p+"/tasks/{id}", s.getTask)
+	s.mux.HandleFunc("DELETE "+p+"/tasks/{id}", s.cancelTask)
+	s.mux.HandleFunc("POST "+p+"/tasks/{id}/retry", s.retryTask)
+	s.mux.HandleFunc("GET "+p+"/tasks/{id}/workflow_steps", s.listSteps)
+	s.mux.HandleFunc("GET "+p+"/tasks/{id}/workflow_steps/{step_id}", s.getStep)
+	s.mux.HandleFunc("DELETE "+p+"/tasks/{id}/workflow_steps/{step_id}", s.cancelStep)
+	s.mux.HandleFunc("POST "+p+"/tasks/{id}/workflow_steps/{step_id}/retry", s.retryStep)
+	s.mux.HandleFunc("POST "+p+"/tasks/{id}/workflow_steps/{step_id}/resolve", s.resolveStep)
+	s.mux.HandleFunc("GET "+p+"/handlers", s.listNamespaces)
+	s.mux.HandleFunc("GET "+p+"/handlers/{namespace}", s.listNamespace)
+	s.mux.HandleFunc("GET "+p+"/handlers/{namespace}/{name}", s.getTemplate)
 	s.mux.HandleFunc("GET "+p+"/health/live", s.live)
 	s.mux.HandleFunc("GET "+p+"/health/ready", s.readiness)
+	s.mux.HandleFunc("GET "+p+"/health/status", s.status)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, "no route "+r.Method+" "+r.URL.Path+"; the API lives under "+p)
 	})

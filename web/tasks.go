@@ -65,18 +65,12 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getTask(w http.ResponseWriter, r *http.Request) {
-	id, err := strconv.ParseInt(r.PathValue("id"), 10, 64)
-	if err != nil || id <= 0 {
-		writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("task id %q is not a positive integer", r.PathValue("id")))
+	id, ok := pathID(w, r, "id", "task")
+	if !ok {
 		return
 	}
 	task, err := s.cfg.Store.GetTask(r.Context(), id)
-	if errors.Is(err, core.ErrNotFound) {
-		writeProblem(w, r, http.StatusNotFound, fmt.Sprintf("task %d does not exist", id))
-		return
-	}
-	if err != nil {
-		s.internalError(w, r, err)
+	if s.storeError(w, r, err) {
 		return
 	}
 	writeJSON(w, http.StatusOK, task)

@@ -125,11 +125,11 @@ func (r *Registry) Lookup(namespace, name, version string) (Entry, error) {
 	}
 	switch {
 	case best.Template == nil:
-		return Entry{}, fmt.Errorf("no task template named %q in namespace %q: %w", name, namespace, core.ErrNotFound)
+		return Entry{}, core.NotFoundf("no task template named %q in namespace %q", name, namespace)
 	case version != "":
 		sort.Strings(versions)
-		return Entry{}, fmt.Errorf("task template %s/%s has no version %s (available: %s): %w",
-			namespace, name, version, strings.Join(versions, ", "), core.ErrNotFound)
+		return Entry{}, core.NotFoundf("task template %s/%s has no version %s (available: %s)",
+			namespace, name, version, strings.Join(versions, ", "))
 	}
 	return best, nil
 }

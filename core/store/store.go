@@ -220,7 +220,7 @@ func scanTask(row pgx.Row) (core.Task, error) {
 func (s *Store) GetTask(ctx context.Context, id int64) (*core.Task, error) {
 	t, err := scanTask(s.pool.QueryRow(ctx, qGetTask, id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, fmt.Errorf("task %d: %w", id, core.ErrNotFound)
+		return nil, core.NotFoundf("task %d does not exist", id)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("get task %d: %w", id, err)
