@@ -14,7 +14,7 @@ LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 # Example plugins: <directory under examples/>:<plugin name>:<version>.
-EXAMPLE_PLUGINS := orders:orders:1.0.0 patterns:patterns:1.0.0
+EXAMPLE_PLUGINS := orders:orders:1.0.0 patterns:patterns:1.0.0 apiintegration:apiintegration:1.0.0
 
 .PHONY: all build bundle tasker plugins test lint bench demo proto clean
 

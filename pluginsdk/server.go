@@ -10,7 +10,6 @@ import (
 	"runtime/debug"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/tasker-systems/tasker/pluginsdk/proto/pluginv1"
 )
@@ -89,17 +88,9 @@ func (s *server) Execute(ctx context.Context, in *pluginv1.ExecuteRequest) (*plu
 		return failure(Permanent(fmt.Errorf("plugin %s v%s has no handler %q (it has: %s)",
 			s.p.Name, s.p.Version, in.GetHandler(), strings.Join(names, ", ")))), nil
 	}
-	req := requestFromProto(in)
-	ctx = withStep(ctx, req)
-	start := time.Now()
-	result, err := run(ctx, h, req)
+	data, err := Invoke(ctx, h, requestFromProto(in))
 	if err != nil {
-		Logger(ctx).Debug("handler failed", slog.String("handler", req.Handler), elapsedMS(start), slog.String("error", err.Error()))
 		return failure(err), nil
-	}
-	data, err := json.Marshal(result)
-	if err != nil {
-		return failure(Permanent(fmt.Errorf("handler %q: encoding its results as JSON: %w", req.Handler, err))), nil
 	}
 	return &pluginv1.ExecuteResponse{ResultsJson: data}, nil
 }
