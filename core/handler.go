@@ -64,6 +64,10 @@ type StepError struct {
 	Message string
 	// RetryAfter, when positive, replaces the computed backoff for the next attempt.
 	RetryAfter time.Duration
+	// NotRun says the handler never started (its plugin is down or
+	// restarting): the attempt is not charged and the step waits RetryAfter,
+	// so a crash-looping plugin does not use up its steps' retries.
+	NotRun bool
 }
 
 func (e *StepError) Error() string {

@@ -67,3 +67,28 @@ step_templates:
 	}
 	require.Equal(t, int32(2), api.highest.Load(), "15 steps of a handler limited to 2, on 8 workers")
 }
+
+func TestUnavailableHandlerDoesNotUseAttempts(t *testing.T) {
+	t.Parallel()
+	var calls atomic.Int32
+	handlers := handlersForPipeline()
+	handlers["restarting"] = handlerFunc(func(context.Context, core.StepRequest) (json.RawMessage, error) {
+		if calls.Add(1) <= 3 {
+			return nil, &core.StepError{Kind: core.Retryable, NotRun: true, RetryAfter: 50 * time.Millisecond,
+				Message: "plugin x crashed 3 times in a row; restarting in 50ms"}
+		}
+		return json.RawMessage(`"done"`), nil
+	})
+	b := setup(t, engine.Config{}, handlers)
+	loadTemplate(t, b, `
+name: once
+version: 1.0.0
+step_templates: [{name: a, handler: restarting, default_retry_limit: 1}]`)
+	b.run(t)
+	id, _, err := b.engine.CreateTask(b.ctx, core.TaskRequest{Name: "once"})
+	require.NoError(t, err)
+	task := b.waitFor(t, id, core.TaskStatusComplete)
+	require.Equal(t, 1, task.Steps[0].Attempts, "three deferrals while the plugin was down cost no attempt of a 1-attempt step")
+	require.Equal(t, int32(4), calls.Load())
+	require.Contains(t, b.logs.String(), "handler unavailable; step deferred without using an attempt")
+}

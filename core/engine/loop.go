@@ -48,7 +48,7 @@ func (e *Engine) Run(ctx context.Context) error {
 				if limit := limits[s.Handler]; limit > 0 {
 					if byHandler[s.Handler] >= limit {
 						// One batch brought more than the limit leaves room for: hand it back uncharged.
-						e.handBack(ctx, s, fmt.Sprintf("handler %s is at its concurrency limit of %d on this node", s.Handler, limit))
+						e.handBack(ctx, s, fmt.Sprintf("handler %s is at its concurrency limit of %d on this node", s.Handler, limit), 0)
 						continue
 					}
 					byHandler[s.Handler]++
@@ -103,9 +103,10 @@ func saturated(limits, running map[string]int) []string {
 	return out
 }
 
-// handBack returns a claimed step to the queue without charging its attempt.
-func (e *Engine) handBack(ctx context.Context, s core.StepRequest, reason string) {
-	if _, err := e.store.ReleaseStep(ctx, s.StepID, e.cfg.Owner, reason); err != nil && ctx.Err() == nil {
+// handBack returns a claimed step to the queue without charging its
+// attempt, to run again after delay.
+func (e *Engine) handBack(ctx context.Context, s core.StepRequest, reason string, delay time.Duration) {
+	if _, err := e.store.ReleaseStep(ctx, s.StepID, e.cfg.Owner, reason, delay); err != nil && ctx.Err() == nil {
 		e.log.Error("could not hand a step back; it will be retried when its lease expires",
 			"task_id", s.TaskID, "step_id", s.StepID, "error", err)
 	}
@@ -210,7 +211,9 @@ func (e *Engine) execute(ctx context.Context, s core.StepRequest) {
 	var err error
 	start := time.Now()
 	if h, ok := e.reg.Handler(s.Handler); !ok {
-		err = &core.StepError{Kind: core.Retryable, Message: fmt.Sprintf("handler %q is not loaded on node %s", s.Handler, e.cfg.Owner)}
+		// Another node may have it; this one must not use up the step's attempts.
+		err = &core.StepError{Kind: core.Retryable, NotRun: true, RetryAfter: 5 * time.Second,
+			Message: fmt.Sprintf("handler %q is not loaded on node %s", s.Handler, e.cfg.Owner)}
 	} else {
 		stepCtx, cancel := context.WithTimeoutCause(ctx, timeout, errTimeout)
 		results, err = h.Execute(stepCtx, s)
@@ -228,11 +231,17 @@ func (e *Engine) execute(ctx context.Context, s core.StepRequest) {
 	switch {
 	case err != nil && errors.Is(cause, errShuttingDown):
 		// Interrupted, not failed: hand it back uncharged.
-		e.handBack(rctx, s, "node shutting down")
+		e.handBack(rctx, s, "node shutting down", 0)
 		log.Info("step interrupted by shutdown and handed back to the queue")
 	case err != nil && (errors.Is(cause, errCancelled) || errors.Is(cause, errLeaseLost)):
 		// The step is no longer ours to record: the database already says what happened.
 		log.Info("step handler stopped", "reason", cause.Error(), "duration", elapsed)
+	case err != nil && core.AsStepError(err).NotRun:
+		// The handler could not start: wait for it without using up an attempt.
+		se := core.AsStepError(err)
+		delay := max(se.RetryAfter, time.Second)
+		e.handBack(rctx, s, se.Message, delay)
+		log.Warn("handler unavailable; step deferred without using an attempt", "reason", se.Message, "retry_in", delay.String())
 	case err != nil:
 		e.recordFailure(rctx, log, s, core.AsStepError(err), elapsed)
 	default:

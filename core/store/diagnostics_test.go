@@ -146,7 +146,7 @@ func TestStepReadinessAcrossFailures(t *testing.T) {
 	require.True(t, b.diagReadiness(t, other)["start"].RetryEligible)
 	s = b.claim(t, 1)["start"]
 	require.False(t, b.diagReadiness(t, other)["start"].RetryEligible, "one attempt, not retryable")
-	ok, err := b.store.ReleaseStep(b.ctx, s.StepID, owner, "node shutting down")
+	ok, err := b.store.ReleaseStep(b.ctx, s.StepID, owner, "node shutting down", 0)
 	require.NoError(t, err)
 	require.True(t, ok)
 	start = b.diagReadiness(t, other)["start"]

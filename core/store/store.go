@@ -176,10 +176,10 @@ func (s *Store) FailStep(ctx context.Context, stepID int64, owner string, failur
 }
 
 // ReleaseStep hands a claimed step back to the queue without charging the
-// attempt; false when owner no longer held the lease.
-func (s *Store) ReleaseStep(ctx context.Context, stepID int64, owner, reason string) (bool, error) {
+// attempt, to run again after delay; false when owner no longer held the lease.
+func (s *Store) ReleaseStep(ctx context.Context, stepID int64, owner, reason string, delay time.Duration) (bool, error) {
 	var ok bool
-	if err := s.pool.QueryRow(ctx, qReleaseStep, stepID, owner, reason).Scan(&ok); err != nil {
+	if err := s.pool.QueryRow(ctx, qReleaseStep, stepID, owner, reason, delay.Milliseconds()).Scan(&ok); err != nil {
 		return false, fmt.Errorf("release step %d: %w", stepID, err)
 	}
 	return ok, nil

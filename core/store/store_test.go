@@ -301,7 +301,7 @@ func TestReaperAndRelease(t *testing.T) {
 
 	s := b.claim(t, 1)["start"]
 	require.Equal(t, 2, s.Attempt)
-	ok, err := b.store.ReleaseStep(b.ctx, s.StepID, owner, "node shutting down")
+	ok, err := b.store.ReleaseStep(b.ctx, s.StepID, owner, "node shutting down", 0)
 	require.NoError(t, err)
 	require.True(t, ok)
 	st = b.stepStatus(t, id)["start"]

@@ -343,8 +343,10 @@ begin
 end $$;
 
 -- Hands a claimed step back without charging the attempt, for a node that
--- stops while the step runs. Returns false when the lease was already lost.
-create function tasker.release_step(p_step_id bigint, p_owner text, p_reason text)
+-- stops while the step runs, or a handler that could not run (its plugin is
+-- restarting): the step runs again after p_delay_ms. Returns false when the
+-- lease was already lost.
+create function tasker.release_step(p_step_id bigint, p_owner text, p_reason text, p_delay_ms integer default 0)
 returns boolean language plpgsql set plan_cache_mode = force_generic_plan as $$
 declare
     v_task_id bigint;
@@ -355,15 +357,18 @@ begin
     update tasker.workflow_steps
         set status = case when attempts > 1 then 'waiting_for_retry' else 'pending' end,
             attempts = attempts - 1, lease_owner = null, lease_expires_at = null,
-            next_attempt_at = now(), updated_at = now()
+            next_attempt_at = now() + make_interval(secs => greatest(p_delay_ms, 0) / 1000.0), updated_at = now()
         where step_id = p_step_id and status = 'in_progress' and lease_owner = p_owner
         returning status into v_status;
     if not found then
         return false;
     end if;
-    insert into tasker.step_transitions (step_id, task_id, from_status, to_status, reason)
-        values (p_step_id, v_task_id, 'in_progress', v_status, p_reason);
-    perform pg_notify('tasker_work', '');
+    insert into tasker.step_transitions (step_id, task_id, from_status, to_status, reason, metadata)
+        values (p_step_id, v_task_id, 'in_progress', v_status, p_reason,
+                jsonb_build_object('attempt_charged', false, 'delay_ms', p_delay_ms));
+    if p_delay_ms <= 0 then
+        perform pg_notify('tasker_work', '');
+    end if;
     return true;
 end $$;
 

@@ -1,1 +1,1 @@
-select tasker.release_step($1, $2, $3)
+select tasker.release_step($1, $2, $3, $4)
