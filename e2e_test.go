@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net"
@@ -476,4 +478,27 @@ func TestServeRefusesUnknownSettings(t *testing.T) {
 	out, err = cmd.CombinedOutput()
 	require.Error(t, err)
 	require.Contains(t, string(out), "engine.lease is 10ms; it must be at least 1s")
+}
+
+func TestServeRequiresChecksumsWhenConfigured(t *testing.T) {
+	t.Parallel()
+	dir := workdir(t)
+	// Only the orders plugin gets a matching sidecar.
+	orders := filepath.Join(dir, "plugins", ordersPlugin)
+	data, err := os.ReadFile(orders)
+	require.NoError(t, err)
+	sum := sha256.Sum256(data)
+	require.NoError(t, os.WriteFile(orders+".sha256", []byte(hex.EncodeToString(sum[:])+"  "+ordersPlugin+"\n"), 0o644))
+
+	n := start(t, dir, "--require-checksums")
+	var status struct {
+		Plugins []struct {
+			Name string `json:"name"`
+		} `json:"plugins"`
+	}
+	require.NoError(t, n.api.Do(context.Background(), http.MethodGet, "/health/status", nil, &status))
+	require.Len(t, status.Plugins, 1, "only the plugin with a matching sidecar loads")
+	require.Equal(t, "orders", status.Plugins[0].Name)
+	require.Contains(t, n.logs.String(), "plugins.require_checksums is on and tasker-handler-patterns_v1.0.0 has no tasker-handler-patterns_v1.0.0.sha256")
+	n.stop(t)
 }

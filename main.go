@@ -17,10 +17,15 @@ func main() {
 const usage = `tasker: workflow orchestration appliance
 
 Usage:
-  tasker serve [flags]    start the appliance (embedded PostgreSQL, engine, plugins, REST API)
-  tasker version          print the version
+  tasker serve [flags]              start the appliance (embedded PostgreSQL, engine, plugins, REST API)
+  tasker version                    print the version
+  tasker new plugin <name> [flags]  generate the Go module of a handler plugin (--dir, --module, --tasker-source)
+  tasker plugins list [flags]       launch each plugin of a directory and say whether serve would load it
+                                    (--plugins-dir, default ./plugins; --json)
+  tasker plugins inspect <file>     launch one plugin executable and print its handlers and templates (--json)
 
-Run 'tasker serve -h' for the flags of serve.
+Run 'tasker <command> -h' for the flags of a command. 'plugins list' and 'plugins inspect' run
+the plugins as the current user (unlike serve, they do not switch away from root).
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -42,6 +47,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case "new":
+		return runNew(args[1:], stdout, stderr)
+	case "plugins":
+		return runPlugins(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return 0

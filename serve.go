@@ -85,7 +85,10 @@ func serve(o config.Config, stderr io.Writer) error {
 	}
 
 	pluginsDir, _ := defaultDir(o.PluginsDir, "plugins")
-	host := plugins.NewHost(log.With("component", "plugins"), pluginsDir)
+	host := plugins.NewHostWithOptions(log.With("component", "plugins"), pluginsDir, plugins.Options{
+		RequireChecksums: o.Plugins.RequireChecksums, StartTimeout: o.Plugins.StartTimeout,
+		CallTimeout: o.Plugins.CallTimeout, MaxPayloadBytes: o.Plugins.MaxPayloadBytes,
+	})
 	defer func() {
 		host.Close()
 		log.Info("plugins stopped")

@@ -22,7 +22,8 @@ type candidate struct {
 
 // discover lists the plugin executables in dir, in file name order. Files
 // that are not plugins are logged (one Info line each, saying why) and
-// skipped. A missing dir is logged and yields nothing; only a dir that
+// skipped, except checksum sidecars (<file>.sha256), which are skipped
+// silently. A missing dir is logged and yields nothing; only a dir that
 // exists but cannot be read is an error.
 func discover(logger *slog.Logger, dir string) ([]candidate, error) {
 	abs, err := filepath.Abs(dir)
@@ -40,6 +41,9 @@ func discover(logger *slog.Logger, dir string) ([]candidate, error) {
 	var out []candidate
 	for _, e := range entries {
 		file := e.Name()
+		if isSidecar(file) {
+			continue // a checksum, read when its executable is launched
+		}
 		ignore := func(why string) {
 			logger.Info(fmt.Sprintf("ignoring %s: %s", file, why), slog.String("dir", dir))
 		}

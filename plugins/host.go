@@ -18,28 +18,21 @@ import (
 	"github.com/tasker-systems/tasker/pluginsdk/wire"
 )
 
-const (
-	// startTimeout bounds the launch and go-plugin handshake of one plugin.
-	startTimeout = 10 * time.Second
-	// infoTimeout bounds the Info call made right after the handshake.
-	infoTimeout = 10 * time.Second
-)
-
 // Info describes a loaded plugin.
 type Info struct {
 	// Name and Version are the plugin's identity (equal to its file name's).
-	Name    string
-	Version string
+	Name    string `json:"name"`
+	Version string `json:"version"`
 	// Path is the absolute path of the plugin executable.
-	Path string
+	Path string `json:"path"`
 	// Handlers are the names of the handlers it provides, sorted.
-	Handlers []string
+	Handlers []string `json:"handlers"`
 	// Limits are the concurrency limits its handlers declare (see
 	// pluginsdk.Plugin.MaxConcurrency); handlers without one are absent.
-	Limits map[string]int
+	Limits map[string]int `json:"limits,omitempty"`
 	// Restarts counts the times the host relaunched the plugin after its
 	// process exited unexpectedly.
-	Restarts int
+	Restarts int `json:"restarts"`
 }
 
 // Host discovers, launches and owns the handler plugin processes found in
@@ -47,6 +40,7 @@ type Info struct {
 type Host struct {
 	logger *slog.Logger
 	dir    string
+	opts   Options // defaults applied
 
 	// ctx is cancelled by Close; relaunches run under it.
 	ctx    context.Context
@@ -67,17 +61,11 @@ type Host struct {
 	templates []core.TemplateSource
 }
 
-// NewHost returns a host for the plugins in dir. An empty dir means no
-// plugins. Nothing is started until Load. A nil logger discards logs.
+// NewHost returns a host for the plugins in dir with the default Options.
+// An empty dir means no plugins. Nothing is started until Load. A nil
+// logger discards logs.
 func NewHost(logger *slog.Logger, dir string) *Host {
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &Host{
-		logger: logger, dir: dir, handlers: map[string]*pluginHandler{},
-		ctx: ctx, cancel: cancel, restartBase: defaultRestartBase,
-	}
+	return NewHostWithOptions(logger, dir, Options{})
 }
 
 // Load discovers the plugin executables in the host's directory, launches
@@ -119,9 +107,12 @@ func (h *Host) Load(ctx context.Context) error {
 			h.logger.Warn(fmt.Sprintf("skipping plugin %s: %v", c.file, err), slog.String("path", c.path))
 			continue
 		}
-		h.logger.Info(fmt.Sprintf("loaded plugin %s", p.label),
-			slog.String("plugin", p.info.Name), slog.String("path", p.info.Path),
-			slog.Any("handlers", p.info.Handlers))
+		attrs := []any{slog.String("plugin", p.info.Name), slog.String("path", p.info.Path),
+			slog.Any("handlers", p.info.Handlers)}
+		if p.sum != "" {
+			attrs = append(attrs, slog.String("sha256", p.sum))
+		}
+		h.logger.Info(fmt.Sprintf("loaded plugin %s", p.label), attrs...)
 	}
 	return nil
 }
@@ -131,10 +122,14 @@ func (h *Host) loadedLocked(path string) bool {
 	return slices.ContainsFunc(h.procs, func(p *proc) bool { return p.info.Path == path })
 }
 
-// launch starts the plugin process, performs the go-plugin handshake and
-// checks the plugin's Info against its file name. On error nothing is left
-// running.
+// launch checks the executable against its checksum sidecar, starts the
+// plugin process, performs the go-plugin handshake and checks the plugin's
+// Info against its file name. On error nothing is left running.
 func (h *Host) launch(ctx context.Context, c candidate) (_ *proc, err error) {
+	sum, err := verifyChecksum(c, h.opts.RequireChecksums)
+	if err != nil {
+		return nil, err
+	}
 	sockDir, err := os.MkdirTemp("", "tasker-plugin-"+c.name+"-")
 	if err != nil {
 		return nil, fmt.Errorf("creating its socket directory: %w", err)
@@ -148,7 +143,7 @@ func (h *Host) launch(ctx context.Context, c candidate) (_ *proc, err error) {
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
-		StartTimeout:     startTimeout,
+		StartTimeout:     h.opts.StartTimeout,
 		Managed:          false,
 		Logger:           newHCLogger(h.logger, c.name),
 		GRPCDialOptions:  wire.DialOptions(),
@@ -161,6 +156,7 @@ func (h *Host) launch(ctx context.Context, c candidate) (_ *proc, err error) {
 		client:  client,
 		cmd:     cmd,
 		sockDir: sockDir,
+		sum:     sum,
 	}
 	defer func() {
 		if err != nil {
@@ -180,7 +176,7 @@ func (h *Host) launch(ctx context.Context, c candidate) (_ *proc, err error) {
 	if !ok {
 		return nil, fmt.Errorf("connecting to it: unexpected client type %T", raw)
 	}
-	infoCtx, cancel := context.WithTimeout(ctx, infoTimeout)
+	infoCtx, cancel := context.WithTimeout(ctx, h.opts.StartTimeout)
 	defer cancel()
 	resp, err := rpc.Info(infoCtx, &pluginv1.InfoRequest{})
 	if err != nil {

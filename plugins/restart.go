@@ -55,6 +55,9 @@ type proc struct {
 	// sockDir holds the plugin's Unix socket; removed by stop, so that a
 	// plugin killed by a signal leaves no socket file behind.
 	sockDir string
+	// sum is the SHA-256 the executable was verified against when the
+	// current process was launched; "" when it has no sidecar.
+	sum string
 	// started is when the current process was launched.
 	started time.Time
 	// down is the exited client whose crash has been counted; nil while
@@ -69,6 +72,10 @@ type proc struct {
 	relaunching chan struct{}
 	// restarts counts successful relaunches.
 	restarts int
+	// relaunchErr is why the last relaunch failed (a refused checksum,
+	// say); nil after a successful one. Calls failing during the wait
+	// that follows repeat it.
+	relaunchErr error
 }
 
 // stop kills the plugin process, waits for it to exit and removes its
@@ -109,9 +116,9 @@ func (p *proc) acquire(ctx context.Context, handler string) (*plugin.Client, plu
 		}
 		p.noteExitLocked(p.client)
 		if wait := time.Until(p.retryAt); wait > 0 {
-			crashes := p.crashes
+			crashes, why := p.crashes, p.relaunchErr
 			p.mu.Unlock()
-			return nil, nil, p.waitError(wait, crashes, handler)
+			return nil, nil, p.waitError(wait, crashes, why, handler)
 		}
 		started := p.relaunchLocked()
 		p.mu.Unlock()
@@ -230,6 +237,7 @@ func (p *proc) swapIn(n *proc, err error) bool {
 		return false
 	}
 	if err != nil {
+		p.relaunchErr = err
 		p.crashes++
 		wait := h.restartWait(p.crashes)
 		p.retryAt = time.Now().Add(wait)
@@ -239,7 +247,7 @@ func (p *proc) swapIn(n *proc, err error) bool {
 		return true
 	}
 	p.client, p.rpc, p.cmd, p.sockDir = n.client, n.rpc, n.cmd, n.sockDir
-	p.started, p.down = n.started, nil
+	p.started, p.down, p.sum, p.relaunchErr = n.started, nil, n.sum, nil
 	p.restarts++
 	h.logger.Info(fmt.Sprintf("plugin %s restarted", p.label),
 		slog.String("plugin", p.info.Name), slog.Int("restarts", p.restarts),
@@ -266,35 +274,6 @@ func (h *Host) isClosed() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.closed
-}
-
-// waitError is the failure of a call made while a relaunch waits.
-func (p *proc) waitError(wait time.Duration, crashes int, handler string) *core.StepError {
-	wait = roundWait(wait)
-	return &core.StepError{
-		Kind: core.Retryable,
-		Message: fmt.Sprintf("plugin %s crashed %d times in a row; restarting in %s; handler %q was not called",
-			p.label, crashes, wait, handler),
-		RetryAfter: wait,
-	}
-}
-
-// shuttingDown is the failure of a call made after Close.
-func (p *proc) shuttingDown(handler string) *core.StepError {
-	return &core.StepError{
-		Kind:    core.Retryable,
-		Message: fmt.Sprintf("plugin %s: the host is shutting down; handler %q was not called", p.label, handler),
-	}
-}
-
-// roundWait rounds a wait up to the millisecond, or to the second from one
-// second on, so that messages read "restarting in 4s".
-func roundWait(d time.Duration) time.Duration {
-	unit := time.Millisecond
-	if d >= time.Second {
-		unit = time.Second
-	}
-	return (d + unit - 1).Truncate(unit)
 }
 
 // pidOf returns the process id of client's plugin, or 0 if unknown.

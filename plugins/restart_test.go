@@ -193,6 +193,7 @@ func TestCrashLoopBacksOff(t *testing.T) {
 		_, err = crash.Execute(ctx, sleepRequest("crash", 0))
 		se = requireStepError(t, err, core.Retryable)
 		require.Contains(t, se.Message, fmt.Sprintf("the plugin process exited; crashed %d times in a row; restarting in ", crashes))
+		require.False(t, se.NotRun, "the handler did run (and crashed): that attempt counts")
 		require.Greater(t, se.RetryAfter, want/2, se.Message)
 		require.LessOrEqual(t, se.RetryAfter, want, se.Message)
 
@@ -202,6 +203,7 @@ func TestCrashLoopBacksOff(t *testing.T) {
 		require.Less(t, time.Since(start), base/2, "no relaunch before the wait is over")
 		se = requireStepError(t, err, core.Retryable)
 		require.Regexp(t, fmt.Sprintf(`^plugin slow v1.0.0 crashed %d times in a row; restarting in \d+ms; handler "sleep" was not called$`, crashes), se.Message)
+		require.True(t, se.NotRun, "a call refused while the plugin restarts costs the step no attempt")
 		require.Greater(t, se.RetryAfter, time.Duration(0))
 		require.LessOrEqual(t, se.RetryAfter, want)
 		time.Sleep(se.RetryAfter)

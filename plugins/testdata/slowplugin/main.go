@@ -2,12 +2,14 @@
 // The tests build it as tasker-handler-slow_v1.0.0. Its handler "sleep"
 // sleeps for handler_config.ms milliseconds (or until the host gives up on
 // the call) and returns {"slept_ms": ms}; its handler "crash" makes the
-// process exit with status 1 in the middle of the call.
+// process exit with status 1 in the middle of the call; its handler "big"
+// returns a JSON string of handler_config.bytes bytes (quotes excluded).
 package main
 
 import (
 	"context"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/tasker-systems/tasker/pluginsdk"
@@ -25,6 +27,7 @@ func main() {
 				os.Exit(1)
 				return nil, nil
 			},
+			"big": big,
 		},
 	})
 }
@@ -43,4 +46,15 @@ func sleep(ctx context.Context, req pluginsdk.Request) (any, error) {
 	case <-ctx.Done():
 		return nil, pluginsdk.Retryable(ctx.Err())
 	}
+}
+
+func big(ctx context.Context, req pluginsdk.Request) (any, error) {
+	var cfg struct {
+		Bytes int `json:"bytes"`
+	}
+	if err := req.DecodeConfig(&cfg); err != nil {
+		return nil, err
+	}
+	pluginsdk.Logger(ctx).Info("returning a big result", "bytes", cfg.Bytes)
+	return strings.Repeat("x", cfg.Bytes), nil
 }
