@@ -39,7 +39,8 @@ func defaultDir(given, fallback string) (dir string, required bool) {
 	return fallback, false
 }
 
-// serve runs the appliance until SIGINT or SIGTERM, then shuts its parts down
+// serve runs the appliance until SIGINT or SIGTERM (SIGHUP reloads the
+// plugins directory, see reloader), then shuts its parts down
 // in reverse order of start: HTTP, engine, plugins, database.
 func serve(o config.Config, stderr io.Writer) error {
 	log, err := newLogger(o.Log.Format, o.Log.Level, stderr)
@@ -48,6 +49,11 @@ func serve(o config.Config, stderr io.Writer) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	// SIGHUP reloads the plugins directory once the node is ready; one
+	// arriving earlier waits for that.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 
 	dataDir, err := filepath.Abs(o.DataDir)
 	if err != nil {
@@ -97,9 +103,13 @@ func serve(o config.Config, stderr io.Writer) error {
 		return fmt.Errorf("load plugins: %w", err)
 	}
 
+	// Every loaded version of every plugin: the registry picks the version
+	// each step runs on (its handler_version, else the highest).
 	reg := registry.New()
-	if err := reg.AddHandlers(host.Handlers()); err != nil {
-		return err
+	for _, p := range host.Plugins() {
+		if err := reg.AddHandlers(p.Name, p.Version, host.PluginHandlers(p.Name, p.Version)); err != nil {
+			return err
+		}
 	}
 	st := store.New(pool)
 	eng := engine.New(st, reg, log, engine.Config{Workers: o.Engine.Workers, Lease: o.Engine.Lease,
@@ -134,13 +144,20 @@ func serve(o config.Config, stderr io.Writer) error {
 	api.MarkReady()
 	log.Info("tasker is ready", "api", "http://"+ln.Addr().String()+"/"+strings.Trim(o.Prefix, "/"), "data_dir", dataDir)
 
-	select {
-	case <-ctx.Done():
-		log.Info("shutting down: stopping the API, then the engine, plugins and database")
-	case err := <-httpDone:
-		stopEngine()
-		<-engineDone
-		return fmt.Errorf("http server: %w", err)
+	r := reloader{log: log, host: host, reg: reg, eng: eng, templatesDir: templatesDir, templatesRequired: required}
+wait:
+	for {
+		select {
+		case <-ctx.Done():
+			log.Info("shutting down: stopping the API, then the engine, plugins and database")
+			break wait
+		case <-hup:
+			r.reload(ctx)
+		case err := <-httpDone:
+			stopEngine()
+			<-engineDone
+			return fmt.Errorf("http server: %w", err)
+		}
 	}
 	stop() // a second signal now ends the process at once
 	api.MarkStopping()

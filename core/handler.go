@@ -10,13 +10,17 @@ import (
 
 // StepRequest is everything a handler is told about the step it runs.
 type StepRequest struct {
-	TaskID      int64
-	StepID      int64
-	StepName    string
-	Handler     string
-	Namespace   string
-	TaskName    string
-	TaskVersion string
+	TaskID   int64
+	StepID   int64
+	StepName string
+	Handler  string
+	// HandlerVersion is the step template's handler_version constraint
+	// ("" when unpinned); the engine runs the highest loaded version of
+	// Handler that satisfies it.
+	HandlerVersion string
+	Namespace      string
+	TaskName       string
+	TaskVersion    string
 	// Attempt is 1 on the first run of the step.
 	Attempt int
 	// Timeout is the step template's deadline per attempt; zero means the engine's default.

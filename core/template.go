@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/Masterminds/semver/v3"
 	"gopkg.in/yaml.v3"
 )
 
@@ -42,9 +43,13 @@ type Template struct {
 
 // StepTemplate describes one step of a Template.
 type StepTemplate struct {
-	Name           string         `yaml:"name" json:"name"`
-	Description    string         `yaml:"description" json:"description,omitempty"`
-	Handler        string         `yaml:"handler" json:"handler"`
+	Name        string `yaml:"name" json:"name"`
+	Description string `yaml:"description" json:"description,omitempty"`
+	Handler     string `yaml:"handler" json:"handler"`
+	// HandlerVersion pins the plugin version that runs the step: a semver
+	// constraint such as "1.0.0", "~1.2", "^1" or ">=1.1, <2". Empty means
+	// the highest loaded version providing Handler.
+	HandlerVersion string         `yaml:"handler_version" json:"handler_version,omitempty"`
 	DependsOnStep  string         `yaml:"depends_on_step" json:"depends_on_step,omitempty"`
 	DependsOnSteps []string       `yaml:"depends_on_steps" json:"depends_on_steps,omitempty"`
 	Retryable      *bool          `yaml:"default_retryable" json:"default_retryable,omitempty"`
@@ -129,6 +134,11 @@ func (t *Template) Validate() error {
 		names[s.Name] = true
 		if s.Handler == "" {
 			errs = append(errs, fmt.Errorf("step %q has no handler", s.Name))
+		}
+		if s.HandlerVersion != "" {
+			if _, err := semver.NewConstraint(s.HandlerVersion); err != nil {
+				errs = append(errs, fmt.Errorf("step %q: handler_version %q is not a semver constraint like 1.0.0, ~1.2 or >=1.1, <2: %v", s.Name, s.HandlerVersion, err))
+			}
 		}
 		if s.RetryLimit != nil && *s.RetryLimit < 1 {
 			errs = append(errs, fmt.Errorf("step %q: default_retry_limit is %d; it counts every attempt, so it must be at least 1", s.Name, *s.RetryLimit))
@@ -216,16 +226,17 @@ func (t *Template) findCycle() []string {
 
 // stepDefinition is the normalised form of a step that create_task reads.
 type stepDefinition struct {
-	Name          string         `json:"name"`
-	Handler       string         `json:"handler"`
-	HandlerConfig map[string]any `json:"handler_config,omitempty"`
-	DependsOn     []string       `json:"depends_on"`
-	Retryable     bool           `json:"retryable"`
-	Skippable     bool           `json:"skippable"`
-	RetryLimit    int            `json:"retry_limit"`
-	BackoffBaseMS int            `json:"backoff_base_ms"`
-	BackoffMaxMS  int            `json:"backoff_max_ms"`
-	TimeoutMS     *int           `json:"timeout_ms,omitempty"`
+	Name           string         `json:"name"`
+	Handler        string         `json:"handler"`
+	HandlerVersion string         `json:"handler_version,omitempty"`
+	HandlerConfig  map[string]any `json:"handler_config,omitempty"`
+	DependsOn      []string       `json:"depends_on"`
+	Retryable      bool           `json:"retryable"`
+	Skippable      bool           `json:"skippable"`
+	RetryLimit     int            `json:"retry_limit"`
+	BackoffBaseMS  int            `json:"backoff_base_ms"`
+	BackoffMaxMS   int            `json:"backoff_max_ms"`
+	TimeoutMS      *int           `json:"timeout_ms,omitempty"`
 }
 
 // Definition returns the template in the normalised JSON form the database
@@ -234,7 +245,7 @@ func (t *Template) Definition() (json.RawMessage, string, error) {
 	steps := make([]stepDefinition, 0, len(t.Steps))
 	for _, s := range t.Steps {
 		d := stepDefinition{
-			Name: s.Name, Handler: s.Handler, HandlerConfig: s.HandlerConfig,
+			Name: s.Name, Handler: s.Handler, HandlerVersion: s.HandlerVersion, HandlerConfig: s.HandlerConfig,
 			DependsOn: s.Dependencies(), Retryable: true, Skippable: s.Skippable, RetryLimit: DefaultRetryLimit,
 			BackoffBaseMS: DefaultBackoffBaseMS, BackoffMaxMS: DefaultBackoffMaxMS, TimeoutMS: s.TimeoutMS,
 		}

@@ -12,13 +12,17 @@
 //	if err := host.Load(ctx); err != nil {
 //		return err
 //	}
-//	for name, h := range host.Handlers() {
-//		registry.Register(name, h)
+//	for _, p := range host.Plugins() {
+//		reg.AddHandlers(p.Name, p.Version, host.PluginHandlers(p.Name, p.Version))
 //	}
 //
-// A plugin that cannot be started, misreports its identity or declares a
-// handler another plugin already provides is logged and skipped; it never
-// prevents the others from loading.
+// Several versions of one plugin (tasker-handler-orders_v1.0.0 and
+// tasker-handler-orders_v1.1.0) load side by side and may provide the same
+// handler names; the registry picks the version each step runs on. A plugin
+// that cannot be started, misreports its identity or declares a handler
+// another plugin already provides is logged and skipped; it never prevents
+// the others from loading. Calling Load again (tasker serve does on SIGHUP)
+// loads the plugins that appeared since.
 //
 // A plugin process that exits unexpectedly (a crash, kill -9) is relaunched
 // by the next call to one of its handlers, with the same checks as at load

@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/Masterminds/semver/v3"
 	"github.com/hashicorp/go-plugin"
 
 	"github.com/tasker-systems/tasker/core"
@@ -54,10 +56,12 @@ type Host struct {
 
 	// mu guards the fields below. It is never held while acquiring a
 	// proc's mutex (a proc may acquire it while holding its own).
-	mu        sync.Mutex
-	closed    bool
-	procs     []*proc
-	handlers  map[string]*pluginHandler
+	mu     sync.Mutex
+	closed bool
+	procs  []*proc
+	// handlers holds, by handler name, the handler of every loaded
+	// version of the one plugin that provides it, in load order.
+	handlers  map[string][]*pluginHandler
 	templates []core.TemplateSource
 }
 
@@ -70,9 +74,11 @@ func NewHost(logger *slog.Logger, dir string) *Host {
 
 // Load discovers the plugin executables in the host's directory, launches
 // each one, checks its identity with Info() and registers its handlers and
-// templates. A plugin that fails to start, misreports its name or version,
-// or declares a handler another loaded plugin already provides is logged
-// and skipped (and its process killed). Load returns an error only when the
+// templates. Several versions of one plugin load side by side, and may
+// declare the same handler names. A plugin that fails to start, misreports
+// its name or version, declares a handler another loaded plugin (or the
+// same version of the same plugin, from another file) already provides is
+// logged and skipped (and its process killed). Load returns an error only when the
 // directory exists but cannot be read, when ctx ends, or after Close; a
 // missing directory loads nothing. Calling Load again loads the plugins
 // that appeared since, leaving the running ones alone.
@@ -211,7 +217,8 @@ func (h *Host) launch(ctx context.Context, c candidate) (_ *proc, err error) {
 }
 
 // register adds a launched plugin's handlers and templates, refusing it
-// when one of its handler names is already taken.
+// when one of its handler names is taken by another plugin or by the same
+// version of the same plugin (other versions of it may share names).
 func (h *Host) register(p *proc) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -219,29 +226,89 @@ func (h *Host) register(p *proc) error {
 		return errors.New("the host was closed while it started")
 	}
 	for _, name := range p.info.Handlers {
-		if other, ok := h.handlers[name]; ok {
-			return fmt.Errorf("refused: plugin %s declares handler %q, which plugin %s (%s) already provides",
-				p.label, name, other.p.label, other.p.info.Path)
+		for _, other := range h.handlers[name] {
+			if other.p.info.Name != p.info.Name || other.p.info.Version == p.info.Version {
+				return fmt.Errorf("refused: plugin %s declares handler %q, which plugin %s (%s) already provides",
+					p.label, name, other.p.label, other.p.info.Path)
+			}
 		}
 	}
 	for _, name := range p.info.Handlers {
-		h.handlers[name] = &pluginHandler{p: p, name: name, limit: p.info.Limits[name]}
+		h.handlers[name] = append(h.handlers[name], &pluginHandler{p: p, name: name, limit: p.info.Limits[name]})
 	}
 	h.templates = append(h.templates, p.templates...)
 	h.procs = append(h.procs, p)
 	return nil
 }
 
-// Handlers returns the handlers of the loaded plugins by handler name. Each
-// one calls its plugin process.
+// Handlers returns the handlers of the loaded plugins by handler name,
+// each from the highest loaded version of its plugin. Each one calls its
+// plugin process. To register every version, use PluginHandlers for each
+// plugin of Plugins.
 func (h *Host) Handlers() map[string]core.Handler {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	out := make(map[string]core.Handler, len(h.handlers))
-	for name, ph := range h.handlers {
-		out[name] = ph
+	for name, list := range h.handlers {
+		best := list[0]
+		for _, ph := range list[1:] {
+			if compareVersions(ph.p.info.Version, best.p.info.Version) > 0 {
+				best = ph
+			}
+		}
+		out[name] = best
 	}
 	return out
+}
+
+// PluginHandlers returns the handlers of version of the loaded plugin
+// called name, by handler name; nil when no such plugin version is loaded.
+func (h *Host) PluginHandlers(name, version string) map[string]core.Handler {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out map[string]core.Handler
+	for hname, list := range h.handlers {
+		for _, ph := range list {
+			if ph.p.info.Name == name && ph.p.info.Version == version {
+				if out == nil {
+					out = map[string]core.Handler{}
+				}
+				out[hname] = ph
+			}
+		}
+	}
+	return out
+}
+
+// PluginTemplates returns the task templates shipped by version of the
+// loaded plugin called name.
+func (h *Host) PluginTemplates(name, version string) []core.TemplateSource {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, p := range h.procs {
+		if p.info.Name == name && p.info.Version == version {
+			return slices.Clone(p.templates)
+		}
+	}
+	return nil
+}
+
+// compareVersions orders two plugin versions (semantic versions, as the
+// file name check guarantees); an unparsable one sorts first.
+func compareVersions(a, b string) int {
+	va, errA := semver.StrictNewVersion(a)
+	vb, errB := semver.StrictNewVersion(b)
+	if errA != nil || errB != nil {
+		return cmp.Compare(boolInt(errA == nil), boolInt(errB == nil))
+	}
+	return va.Compare(vb)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Templates returns the task templates shipped by the loaded plugins, with

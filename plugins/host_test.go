@@ -32,6 +32,17 @@ const (
 // testdata/slowplugin, built once by TestMain.
 var ordersBinary, slowBinary string
 
+// versionedBinaries are builds of testdata/versioned by file name: versions
+// 1.0.0 and 1.1.0 of plugin "versioned", and plugin "clash" v1.0.0, which
+// declares the same handler.
+var versionedBinaries = map[string]string{}
+
+var versionedBuilds = map[string]string{
+	"tasker-handler-versioned_v1.0.0": "-X main.version=1.0.0",
+	"tasker-handler-versioned_v1.1.0": "-X main.version=1.1.0",
+	"tasker-handler-clash_v1.0.0":     "-X main.name=clash -X main.version=1.0.0",
+}
+
 func TestMain(m *testing.M) { os.Exit(runTests(m)) }
 
 func runTests(m *testing.M) int {
@@ -44,11 +55,18 @@ func runTests(m *testing.M) int {
 	_ = os.Chmod(dir, 0o755)
 	ordersBinary = filepath.Join(dir, ordersFile)
 	slowBinary = filepath.Join(dir, slowFile)
-	for bin, pkg := range map[string]string{
-		ordersBinary: "github.com/tasker-systems/tasker/examples/orders",
-		slowBinary:   "github.com/tasker-systems/tasker/plugins/testdata/slowplugin",
-	} {
-		cmd := exec.Command("go", "build", "-o", bin, pkg)
+	builds := map[string][]string{
+		ordersBinary: {"github.com/tasker-systems/tasker/examples/orders"},
+		slowBinary:   {"github.com/tasker-systems/tasker/plugins/testdata/slowplugin"},
+	}
+	for file, ldflags := range versionedBuilds {
+		bin := filepath.Join(dir, file)
+		versionedBinaries[file] = bin
+		builds[bin] = []string{"-ldflags", ldflags, "github.com/tasker-systems/tasker/plugins/testdata/versioned"}
+	}
+	for bin, args := range builds {
+		pkg := args[len(args)-1]
+		cmd := exec.Command("go", append([]string{"build", "-o", bin}, args...)...)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			fmt.Fprintln(os.Stderr, "building plugin", pkg+":", err)

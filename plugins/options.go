@@ -93,7 +93,7 @@ func NewHostWithOptions(logger *slog.Logger, dir string, opts Options) *Host {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Host{
 		logger: logger, dir: dir, opts: opts.withDefaults(logger),
-		handlers: map[string]*pluginHandler{},
+		handlers: map[string][]*pluginHandler{},
 		ctx:      ctx, cancel: cancel, restartBase: defaultRestartBase,
 	}
 }

@@ -83,6 +83,10 @@ func (e *Engine) Owner() string { return e.cfg.Owner }
 // LoadTemplates parses, validates and registers each source. A template that
 // fails is logged with the reason and skipped, so one bad file does not stop
 // the node; the error returned joins those failures for callers that care.
+// A template whose key is already registered with the same definition (the
+// same file loaded again, or two versions of a plugin shipping one template
+// version) is skipped quietly; with a different definition it is refused,
+// and the registered one stays in force, in memory and in the database.
 func (e *Engine) LoadTemplates(ctx context.Context, sources []core.TemplateSource) error {
 	var errs []error
 	for _, src := range sources {
@@ -101,6 +105,18 @@ func (e *Engine) loadTemplate(ctx context.Context, src core.TemplateSource) erro
 	}
 	if err := e.reg.CheckHandlers(t); err != nil {
 		return fmt.Errorf("template %s (%s): %w", t.Key(), src.Origin, err)
+	}
+	if old, ok := e.reg.Template(t.Key()); ok {
+		_, digest, err := t.Definition()
+		if err != nil {
+			return err
+		}
+		if _, oldDigest, err := old.Template.Definition(); err != nil || oldDigest != digest {
+			return fmt.Errorf("template %s from %s is already registered from %s with a different definition; give it a new version",
+				t.Key(), src.Origin, old.Origin)
+		}
+		e.log.Debug("task template already loaded; skipped", "template", t.Key(), "origin", src.Origin, "loaded_from", old.Origin)
+		return nil
 	}
 	schema, err := t.CompileSchema() // ParseTemplate compiled it once already; this cannot fail
 	if err != nil {

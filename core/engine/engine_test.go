@@ -73,7 +73,7 @@ func setup(t *testing.T, cfg engine.Config, handlers map[string]core.Handler) bu
 	pool := pgtest.New(t)
 	st := store.New(pool)
 	reg := registry.New()
-	require.NoError(t, reg.AddHandlers(handlers))
+	require.NoError(t, reg.AddUnversioned(handlers))
 	logs := &syncBuffer{}
 	if cfg.PollInterval == 0 {
 		cfg.PollInterval = 20 * time.Millisecond

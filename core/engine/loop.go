@@ -27,9 +27,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		go e.listen(ctx)
 	}
 
-	done := make(chan string, e.cfg.Workers) // the handler of a step that finished
+	done := make(chan finished, e.cfg.Workers)
 	running := 0
-	limits := e.reg.Limits()
+	// Limits are per handler name (see registry.Limits) and read again
+	// before each claim, so handlers added by a plugin reload bring theirs.
+	var limits map[string]int
 	byHandler := map[string]int{} // running steps of handlers with a limit
 	poll := time.NewTicker(e.cfg.PollInterval)
 	defer poll.Stop()
@@ -40,11 +42,13 @@ func (e *Engine) Run(ctx context.Context) error {
 
 	for {
 		if free := e.cfg.Workers - running; free > 0 && ctx.Err() == nil {
+			limits = e.reg.Limits()
 			steps, err := e.store.ClaimSteps(ctx, e.cfg.Owner, free, e.cfg.Lease, saturated(limits, byHandler)...)
 			if err != nil && ctx.Err() == nil {
 				e.log.Error("claiming ready steps failed; will try again", "error", err)
 			}
 			for _, s := range steps {
+				counted := false
 				if limit := limits[s.Handler]; limit > 0 {
 					if byHandler[s.Handler] >= limit {
 						// One batch brought more than the limit leaves room for: hand it back uncharged.
@@ -52,12 +56,13 @@ func (e *Engine) Run(ctx context.Context) error {
 						continue
 					}
 					byHandler[s.Handler]++
+					counted = true
 				}
 				running++
 				stepCtx, cancel := context.WithCancelCause(handlerCtx)
 				e.inflight.add(s.StepID, s.TaskID, cancel)
 				go func() {
-					defer func() { done <- s.Handler }()
+					defer func() { done <- finished{s.Handler, counted} }()
 					defer e.inflight.remove(s.StepID)
 					defer cancel(nil)
 					e.execute(stepCtx, s)
@@ -73,10 +78,10 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.drain(running, done, func() { cancelHandlers(errShuttingDown) })
 			e.log.Info("engine stopped", "owner", e.cfg.Owner)
 			return nil
-		case h := <-done:
+		case f := <-done:
 			running--
-			if limits[h] > 0 {
-				byHandler[h]--
+			if f.counted {
+				byHandler[f.handler]--
 			}
 		case <-e.wake:
 		case <-poll.C:
@@ -90,6 +95,13 @@ func (e *Engine) Run(ctx context.Context) error {
 			}
 		}
 	}
+}
+
+// finished is a step that finished: its handler, and whether the loop
+// counted it against the handler's concurrency limit.
+type finished struct {
+	handler string
+	counted bool
 }
 
 // saturated lists the handlers whose limit is reached on this node.
@@ -182,7 +194,7 @@ func (e *Engine) cancelFromNotification(payload string) {
 }
 
 // drain waits for running steps, cancelling them when the grace period ends.
-func (e *Engine) drain(running int, done <-chan string, cancelHandlers func()) {
+func (e *Engine) drain(running int, done <-chan finished, cancelHandlers func()) {
 	if running == 0 {
 		return
 	}
@@ -210,11 +222,12 @@ func (e *Engine) execute(ctx context.Context, s core.StepRequest) {
 	var results json.RawMessage
 	var err error
 	start := time.Now()
-	if h, ok := e.reg.Handler(s.Handler); !ok {
+	if h, version, lerr := e.reg.Handler(s.Handler, s.HandlerVersion); lerr != nil {
 		// Another node may have it; this one must not use up the step's attempts.
 		err = &core.StepError{Kind: core.Retryable, NotRun: true, RetryAfter: 5 * time.Second,
-			Message: fmt.Sprintf("handler %q is not loaded on node %s", s.Handler, e.cfg.Owner)}
+			Message: fmt.Sprintf("%v on node %s", lerr, e.cfg.Owner)}
 	} else {
+		log = log.With("handler_version", version)
 		stepCtx, cancel := context.WithTimeoutCause(ctx, timeout, errTimeout)
 		results, err = h.Execute(stepCtx, s)
 		if err != nil && errors.Is(context.Cause(stepCtx), errTimeout) {

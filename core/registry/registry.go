@@ -6,10 +6,13 @@ package registry
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/Masterminds/semver/v3"
 
 	"github.com/tasker-systems/tasker/core"
 )
@@ -23,64 +26,155 @@ type Entry struct {
 	Origin string
 }
 
-// Registry maps namespace/name/version to templates, and handler names to handlers.
+// Registry maps namespace/name/version to templates, and handler names to
+// the handlers that provide them, one per plugin version.
 type Registry struct {
 	mu        sync.RWMutex
-	templates map[string]Entry // by Template.Key()
-	handlers  map[string]core.Handler
+	templates map[string]Entry       // by Template.Key()
+	handlers  map[string][]versioned // by handler name, highest version first
 }
+
+// versioned is one plugin version's implementation of a handler.
+type versioned struct {
+	plugin  string
+	version *semver.Version
+	h       core.Handler
+}
+
+// InProcess is the plugin name under which AddUnversioned registers
+// handlers compiled into the process (tests, embedders); they are its
+// version 0.0.0.
+const InProcess = "in-process"
 
 // New returns an empty registry.
 func New() *Registry {
-	return &Registry{templates: map[string]Entry{}, handlers: map[string]core.Handler{}}
+	return &Registry{templates: map[string]Entry{}, handlers: map[string][]versioned{}}
 }
 
-// AddHandlers makes handlers available by name; a name already registered is an error.
-func (r *Registry) AddHandlers(hs map[string]core.Handler) error {
+// AddHandlers makes the handlers of version of plugin available by name.
+// Several versions of one plugin may provide the same handler name side by
+// side; a name another plugin already provides, or the same plugin version
+// registered twice, is an error and registers nothing.
+func (r *Registry) AddHandlers(plugin, version string, hs map[string]core.Handler) error {
+	v, err := semver.StrictNewVersion(version)
+	if err != nil {
+		return fmt.Errorf("plugin %s: version %q is not a semantic version: %w", plugin, version, err)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for name := range hs {
-		if _, dup := r.handlers[name]; dup {
-			return fmt.Errorf("handler %q is registered twice", name)
+		for _, o := range r.handlers[name] {
+			switch {
+			case o.plugin != plugin:
+				return fmt.Errorf("handler %q of plugin %s v%s is already provided by plugin %s v%s",
+					name, plugin, version, o.plugin, o.version)
+			case o.version.Equal(v):
+				return fmt.Errorf("handler %q is registered twice (plugin %s v%s)", name, plugin, version)
+			}
 		}
 	}
 	for name, h := range hs {
-		r.handlers[name] = h
+		list := append(r.handlers[name], versioned{plugin: plugin, version: v, h: h})
+		sort.SliceStable(list, func(i, j int) bool { return list[i].version.GreaterThan(list[j].version) })
+		r.handlers[name] = list
 	}
 	return nil
 }
 
-// Handler returns the handler registered under name.
-func (r *Registry) Handler(name string) (core.Handler, bool) {
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	h, ok := r.handlers[name]
-	return h, ok
+// AddUnversioned registers in-process handlers as version 0.0.0 of the
+// plugin InProcess. A step pinned to a handler_version that 0.0.0 does not
+// satisfy cannot use them.
+func (r *Registry) AddUnversioned(hs map[string]core.Handler) error {
+	return r.AddHandlers(InProcess, "0.0.0", hs)
 }
 
-// Limits returns the concurrency limit of each handler that has one (see
-// core.ConcurrencyLimiter).
+// Handler returns the highest loaded version of the handler name that
+// satisfies constraint (a semver constraint such as "1.0.0", "~1.2", "^1"
+// or ">=1.1, <2"; empty means any version), with that version. The error
+// names the handler, the constraint and the versions loaded.
+func (r *Registry) Handler(name, constraint string) (core.Handler, string, error) {
+	c, err := parseConstraint(constraint)
+	if err != nil {
+		return nil, "", fmt.Errorf("handler %q: %w", name, err)
+	}
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	v, ok := pick(r.handlers[name], c)
+	if !ok {
+		return nil, "", r.missingLocked(name, constraint)
+	}
+	return v.h, v.version.Original(), nil
+}
+
+// pick returns the first (highest) entry of list that satisfies c (nil: any).
+func pick(list []versioned, c *semver.Constraints) (versioned, bool) {
+	for _, v := range list {
+		if c == nil || c.Check(v.version) {
+			return v, true
+		}
+	}
+	return versioned{}, false
+}
+
+func (r *Registry) missingLocked(name, constraint string) error {
+	list := r.handlers[name]
+	if len(list) == 0 {
+		return fmt.Errorf("handler %q is not provided by any loaded plugin", name)
+	}
+	versions := make([]string, len(list))
+	for i, v := range list {
+		versions[i] = v.version.Original()
+	}
+	slices.Reverse(versions)
+	return fmt.Errorf("handler %q has no loaded version satisfying %q (loaded: plugin %s v%s)",
+		name, constraint, list[0].plugin, strings.Join(versions, ", v"))
+}
+
+func parseConstraint(constraint string) (*semver.Constraints, error) {
+	if constraint == "" {
+		return nil, nil
+	}
+	c, err := semver.NewConstraint(constraint)
+	if err != nil {
+		return nil, fmt.Errorf("handler_version %q is not a semver constraint: %w", constraint, err)
+	}
+	return c, nil
+}
+
+// Limits returns the concurrency limit of each handler name that has one
+// (see core.ConcurrencyLimiter). Limits are per handler name on this node,
+// whatever the version that runs a step: each name takes the limit its
+// highest loaded version declares.
 func (r *Registry) Limits() map[string]int {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	out := map[string]int{}
-	for name, h := range r.handlers {
-		if l, ok := h.(core.ConcurrencyLimiter); ok && l.MaxConcurrency() > 0 {
+	for name, list := range r.handlers {
+		if l, ok := list[0].h.(core.ConcurrencyLimiter); ok && l.MaxConcurrency() > 0 {
 			out[name] = l.MaxConcurrency()
 		}
 	}
 	return out
 }
 
-// CheckHandlers reports each step of t whose handler is not registered, so a
+// CheckHandlers reports each step of t whose handler no loaded version
+// provides (or none that satisfies the step's handler_version), so a
 // template is refused at load time rather than failing its tasks later.
 func (r *Registry) CheckHandlers(t *core.Template) error {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	var errs []error
 	for _, s := range t.Steps {
-		if _, ok := r.handlers[s.Handler]; !ok {
+		c, err := parseConstraint(s.HandlerVersion)
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("step %q: %w", s.Name, err))
+		case len(r.handlers[s.Handler]) == 0:
 			errs = append(errs, fmt.Errorf("step %q uses handler %q, which no loaded plugin provides", s.Name, s.Handler))
+		default:
+			if _, ok := pick(r.handlers[s.Handler], c); !ok {
+				errs = append(errs, fmt.Errorf("step %q: %w", s.Name, r.missingLocked(s.Handler, s.HandlerVersion)))
+			}
 		}
 	}
 	return errors.Join(errs...)
@@ -97,6 +191,14 @@ func (r *Registry) AddTemplate(e Entry, replace bool) error {
 	}
 	r.templates[key] = e
 	return nil
+}
+
+// Template returns the template registered under key (see core.Template.Key).
+func (r *Registry) Template(key string) (Entry, bool) {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	e, ok := r.templates[key]
+	return e, ok
 }
 
 // Lookup finds a template. An empty namespace means core.DefaultNamespace;

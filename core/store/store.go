@@ -122,11 +122,13 @@ func (s *Store) ClaimSteps(ctx context.Context, owner string, limit int, lease t
 		var r core.StepRequest
 		var cfg, deps []byte
 		var timeoutMS *int64
-		err := row.Scan(&r.StepID, &r.TaskID, &r.StepName, &r.Handler, &cfg, &r.Attempt, &timeoutMS, &r.Namespace,
+		var version *string
+		err := row.Scan(&r.StepID, &r.TaskID, &r.StepName, &r.Handler, &version, &cfg, &r.Attempt, &timeoutMS, &r.Namespace,
 			&r.TaskName, &r.TaskVersion, &r.Context, &deps)
 		if err != nil {
 			return r, err
 		}
+		r.HandlerVersion = deref(version)
 		if timeoutMS != nil {
 			r.Timeout = time.Duration(*timeoutMS) * time.Millisecond
 		}

@@ -46,6 +46,9 @@ create table tasker.workflow_steps (
     task_id          bigint not null references tasker.tasks on delete cascade,
     name             text not null,
     handler          text not null,
+    -- The template's handler_version: a semver constraint on the plugin
+    -- version that runs the step, resolved when it runs; null means any.
+    handler_version  text,
     handler_config   jsonb,
     status           text not null default 'pending'
         check (status in ('pending', 'in_progress', 'waiting_for_retry', 'complete', 'error', 'cancelled', 'resolved_manually')),

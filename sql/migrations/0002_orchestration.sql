@@ -72,9 +72,9 @@ begin
         values (v_task_id, null, 'pending', 'task created');
 
     with steps as (
-        insert into tasker.workflow_steps (task_id, name, handler, handler_config, remaining_deps,
+        insert into tasker.workflow_steps (task_id, name, handler, handler_version, handler_config, remaining_deps,
                                            retryable, skippable, serial, retry_limit, backoff_base_ms, backoff_max_ms, timeout_ms)
-        select v_task_id, s->>'name', s->>'handler', s->'handler_config',
+        select v_task_id, s->>'name', s->>'handler', nullif(s->>'handler_version', ''), s->'handler_config',
                coalesce(jsonb_array_length(s->'depends_on'), 0),
                (s->>'retryable')::boolean, coalesce((s->>'skippable')::boolean, false),
                not coalesce((v_definition->>'concurrent')::boolean, true), (s->>'retry_limit')::integer,
@@ -107,7 +107,7 @@ create function tasker.claim_steps(
     p_owner text, p_limit integer, p_lease_ms integer, p_exclude_handlers text[] default '{}'
 )
 returns table (
-    step_id bigint, task_id bigint, step_name text, handler text, handler_config jsonb,
+    step_id bigint, task_id bigint, step_name text, handler text, handler_version text, handler_config jsonb,
     attempt integer, timeout_ms integer, namespace text, task_name text, task_version text,
     context jsonb, dependency_results jsonb
 ) language plpgsql set plan_cache_mode = force_generic_plan as $$
@@ -156,7 +156,7 @@ begin
                 lease_expires_at = now() + make_interval(secs => p_lease_ms / 1000.0), updated_at = now()
         from ready
         where s.step_id = ready.step_id
-        returning s.step_id, s.task_id, s.name, s.handler, s.handler_config, s.attempts, s.timeout_ms,
+        returning s.step_id, s.task_id, s.name, s.handler, s.handler_version, s.handler_config, s.attempts, s.timeout_ms,
                   ready.status as from_status
     ), step_audit as (
         insert into tasker.step_transitions (step_id, task_id, from_status, to_status, reason, metadata)
@@ -179,7 +179,7 @@ begin
         insert into tasker.task_transitions (task_id, from_status, to_status, reason)
         select st.task_id, 'pending', 'in_progress', 'first step claimed' from started st
     )
-    select c.step_id, c.task_id, c.name, c.handler, c.handler_config, c.attempts, c.timeout_ms,
+    select c.step_id, c.task_id, c.name, c.handler, c.handler_version, c.handler_config, c.attempts, c.timeout_ms,
            n.name, tt.name, tt.version, t.context,
            coalesce((select jsonb_object_agg(p.name, coalesce(p.results, 'null'::jsonb))
                      from tasker.workflow_step_edges e
