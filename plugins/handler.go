@@ -65,7 +65,7 @@ func (ph *pluginHandler) Execute(ctx context.Context, req core.StepRequest) (jso
 		}
 		return nil, err
 	}
-	resp, err := rpc.Execute(callCtx, toProto(ph.name, req))
+	resp, err := rpc.Execute(wire.InjectTrace(callCtx), toProto(ph.name, req))
 	if err != nil {
 		if ctxErr := ended(ctx); ctxErr != nil {
 			return nil, fmt.Errorf("plugin %s: call to handler %q abandoned: %w", p.label, ph.name, ctxErr)

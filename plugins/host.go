@@ -145,7 +145,7 @@ func (h *Host) launch(ctx context.Context, c candidate) (_ *proc, err error) {
 	configureCmd(cmd)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
-		Plugins:          wire.PluginSet(nil),
+		VersionedPlugins: wire.VersionedPlugins(nil),
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,

@@ -2,6 +2,7 @@ package pluginsdk
 
 import (
 	"context"
+	"go.opentelemetry.io/otel/trace"
 	"io"
 	"log/slog"
 	"os"
@@ -86,12 +87,16 @@ func Logger(ctx context.Context) *slog.Logger {
 	if !ok {
 		return baseLogger
 	}
-	return baseLogger.With(
+	l := baseLogger.With(
 		slog.Int64("task_id", info.taskID),
 		slog.Int64("step_id", info.stepID),
 		slog.String("step", info.stepName),
 		slog.Int("attempt", info.attempt),
 	)
+	if sc := trace.SpanContextFromContext(ctx); sc.HasTraceID() {
+		l = l.With(slog.String("trace_id", sc.TraceID().String()))
+	}
+	return l
 }
 
 // elapsedMS is a log attribute with the milliseconds since start.

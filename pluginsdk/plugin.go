@@ -98,8 +98,8 @@ func Serve(p Plugin) {
 	}
 	go exitWithParent(os.Getppid(), time.Second)
 	plugin.Serve(&plugin.ServeConfig{
-		HandshakeConfig: Handshake,
-		Plugins:         wire.PluginSet(srv),
+		HandshakeConfig:  Handshake,
+		VersionedPlugins: wire.VersionedPlugins(srv),
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
 			return plugin.DefaultGRPCServer(append(opts, wire.ServerOptions()...))
 		},

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/tasker-systems/tasker/pluginsdk/proto/pluginv1"
+	"github.com/tasker-systems/tasker/pluginsdk/wire"
 )
 
 // server implements the HandlerPlugin gRPC service inside the plugin
@@ -88,7 +89,7 @@ func (s *server) Execute(ctx context.Context, in *pluginv1.ExecuteRequest) (*plu
 		return failure(Permanent(fmt.Errorf("plugin %s v%s has no handler %q (it has: %s)",
 			s.p.Name, s.p.Version, in.GetHandler(), strings.Join(names, ", ")))), nil
 	}
-	data, err := Invoke(ctx, h, requestFromProto(in))
+	data, err := Invoke(wire.ExtractTrace(ctx), h, requestFromProto(in))
 	if err != nil {
 		return failure(err), nil
 	}

@@ -10,6 +10,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"os"
 	"time"
@@ -31,6 +33,9 @@ type Config struct {
 	// NoListen turns LISTEN/NOTIFY off, leaving polling alone: for
 	// PostgreSQL behind a transaction-mode pooler, where LISTEN does not work.
 	NoListen bool
+	// Tracer makes a span of each step attempt, whose context the plugin
+	// call carries (the global OpenTelemetry tracer, a no-op unless set up).
+	Tracer trace.Tracer
 }
 
 func (c *Config) applyDefaults() {
@@ -45,6 +50,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.ShutdownGrace <= 0 {
 		c.ShutdownGrace = 10 * time.Second
+	}
+	if c.Tracer == nil {
+		c.Tracer = otel.Tracer("github.com/tasker-systems/tasker/core/engine")
 	}
 	if c.Lease <= 0 {
 		c.Lease = 30 * time.Second

@@ -5,6 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -219,6 +222,10 @@ func (e *Engine) execute(ctx context.Context, s core.StepRequest) {
 	if timeout <= 0 {
 		timeout = e.cfg.StepTimeout
 	}
+	ctx, span := e.cfg.Tracer.Start(ctx, "step "+s.StepName, trace.WithAttributes(
+		attribute.Int64("tasker.task_id", s.TaskID), attribute.Int64("tasker.step_id", s.StepID),
+		attribute.String("tasker.handler", s.Handler), attribute.Int("tasker.attempt", s.Attempt)))
+	defer span.End()
 	var results json.RawMessage
 	var err error
 	start := time.Now()
@@ -236,6 +243,9 @@ func (e *Engine) execute(ctx context.Context, s core.StepRequest) {
 		cancel()
 	}
 	elapsed := time.Since(start).Round(time.Microsecond).String()
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
 
 	// Outcomes are recorded even while shutting down: a finished step must not be lost.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)

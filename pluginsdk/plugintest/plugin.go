@@ -81,7 +81,7 @@ func Start(t testing.TB, path string) *Plugin {
 	configureCmd(cmd)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
-		Plugins:          wire.PluginSet(nil),
+		VersionedPlugins: wire.VersionedPlugins(nil),
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,

@@ -62,6 +62,18 @@ func (p *GRPCPlugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc
 	return pluginv1.NewHandlerPluginClient(c), nil
 }
 
+// Protocol versions this build speaks, newest last. A host lists every
+// version it supports, a plugin the ones it was built with, and go-plugin
+// picks the highest both know: a newer host keeps running older plugins.
+// Version 2 will be added beside 1, never instead of it.
+const currentProtocol = 1
+
+// VersionedPlugins is the plugin set of each protocol version, for the
+// VersionedPlugins field of go-plugin's client and server configurations.
+func VersionedPlugins(server pluginv1.HandlerPluginServer) map[int]plugin.PluginSet {
+	return map[int]plugin.PluginSet{currentProtocol: PluginSet(server)}
+}
+
 // PluginSet returns the go-plugin plugin set for one side: pass the service
 // implementation in the plugin process and nil in the host.
 func PluginSet(server pluginv1.HandlerPluginServer) plugin.PluginSet {

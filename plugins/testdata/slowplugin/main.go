@@ -8,6 +8,7 @@ package main
 
 import (
 	"context"
+	"go.opentelemetry.io/otel/trace"
 	"os"
 	"strings"
 	"time"
@@ -22,6 +23,10 @@ func main() {
 		// A limit, so the host's tests can see it arrive through Info.
 		MaxConcurrency: map[string]int{"sleep": 3},
 		Handlers: map[string]pluginsdk.Handler{
+			// trace returns the trace id its context carries, to show the host's trace arrives.
+			"trace": func(ctx context.Context, _ pluginsdk.Request) (any, error) {
+				return map[string]string{"trace_id": trace.SpanContextFromContext(ctx).TraceID().String()}, nil
+			},
 			"sleep": sleep,
 			"crash": func(context.Context, pluginsdk.Request) (any, error) {
 				os.Exit(1)
