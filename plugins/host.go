@@ -35,6 +35,12 @@ type Info struct {
 	// Restarts counts the times the host relaunched the plugin after its
 	// process exited unexpectedly.
 	Restarts int `json:"restarts"`
+	// Healthy is false while the plugin's process is down (it crashed and
+	// waits for its relaunch, possibly backing off in a crash loop). Its
+	// steps wait meanwhile, without using up their attempts.
+	Healthy bool `json:"healthy"`
+	// Crashes counts its consecutive crashes and failed relaunches.
+	Crashes int `json:"crashes"`
 }
 
 // Host discovers, launches and owns the handler plugin processes found in
@@ -329,7 +335,8 @@ func (h *Host) Plugins() []Info {
 		i := p.info
 		i.Handlers = slices.Clone(i.Handlers)
 		p.mu.Lock()
-		i.Restarts = p.restarts
+		i.Restarts, i.Crashes = p.restarts, p.crashes
+		i.Healthy = p.down == nil && p.client != nil && !p.client.Exited()
 		p.mu.Unlock()
 		out = append(out, i)
 	}

@@ -204,6 +204,8 @@ func TestCrashLoopBacksOff(t *testing.T) {
 		se = requireStepError(t, err, core.Retryable)
 		require.Regexp(t, fmt.Sprintf(`^plugin slow v1.0.0 crashed %d times in a row; restarting in \d+ms; handler "sleep" was not called$`, crashes), se.Message)
 		require.True(t, se.NotRun, "a call refused while the plugin restarts costs the step no attempt")
+		require.False(t, h.Plugins()[0].Healthy, "down while it backs off")
+		require.Equal(t, crashes, h.Plugins()[0].Crashes)
 		require.Greater(t, se.RetryAfter, time.Duration(0))
 		require.LessOrEqual(t, se.RetryAfter, want)
 		time.Sleep(se.RetryAfter)
@@ -214,6 +216,7 @@ func TestCrashLoopBacksOff(t *testing.T) {
 	require.NoError(t, err)
 	require.JSONEq(t, `{"slept_ms": 1}`, string(out))
 	require.Equal(t, 4, h.Plugins()[0].Restarts)
+	require.True(t, h.Plugins()[0].Healthy, "running again")
 	require.Contains(t, logs.String(), `level=WARN msg="plugin slow v1.0.0 exited unexpectedly; restarting" plugin=slow`)
 	require.Contains(t, logs.String(), `crashes=4 restart_in=800ms exit="exit status 1"`)
 }
