@@ -20,6 +20,10 @@ import (
 	"github.com/tasker-systems/tasker/pluginsdk/wire"
 )
 
+// hostProtocols lists the protocol versions the host speaks; a variable so
+// that a test can play a newer host.
+var hostProtocols = func() map[int]plugin.PluginSet { return wire.VersionedPlugins(nil) }
+
 // Info describes a loaded plugin.
 type Info struct {
 	// Name and Version are the plugin's identity (equal to its file name's).
@@ -151,7 +155,7 @@ func (h *Host) launch(ctx context.Context, c candidate) (_ *proc, err error) {
 	configureCmd(cmd)
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  wire.Handshake,
-		VersionedPlugins: wire.VersionedPlugins(nil),
+		VersionedPlugins: hostProtocols(),
 		Cmd:              cmd,
 		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
 		AutoMTLS:         true,
