@@ -273,9 +273,13 @@ func TestEndToEndOrderWorkflow(t *testing.T) {
 
 	var list struct {
 		Tasks []core.Task `json:"tasks"`
+		Total int         `json:"total"`
 	}
 	require.NoError(t, n.api.Do(ctx, http.MethodGet, "/tasks?status=complete", nil, &list))
 	require.Len(t, list.Tasks, 3)
+	require.NoError(t, n.api.Do(ctx, http.MethodGet, "/tasks?tags=e2e&namespace=default&limit=1", nil, &list))
+	require.Len(t, list.Tasks, 1)
+	require.Equal(t, 1, list.Total, "only the first task was tagged e2e")
 
 	n.stop(t)
 	requireNoProcessesUnder(t, dir, "no tasker, plugin or PostgreSQL process outlives a SIGTERM")
@@ -302,6 +306,8 @@ func TestEndToEndBadRequests(t *testing.T) {
 		{"unknown task", "GET", "/tasks/999999", "", 404, "task 999999 does not exist"},
 		{"bad task id", "GET", "/tasks/abc", "", 400, `task id "abc" is not a positive integer`},
 		{"bad limit", "GET", "/tasks?limit=-1", "", 400, "limit"},
+		{"bad sort", "GET", "/tasks?sort=name%20desc", "", 400, `sort="name desc": want one of task_id`},
+		{"bad status", "GET", "/tasks?status=done", "", 400, `status="done": want one of pending`},
 		{"unknown route", "GET", "/nope", "", 404, "no route GET /tasker/nope"},
 	} {
 		req, err := http.NewRequest(tc.method, url+tc.path, strings.NewReader(tc.body))

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/tasker-systems/tasker/core"
 	"github.com/tasker-systems/tasker/core/store"
@@ -78,28 +80,42 @@ func (s *Server) getTask(w http.ResponseWriter, r *http.Request) {
 
 type taskList struct {
 	Tasks  []core.Task `json:"tasks"`
+	Total  int64       `json:"total"`
 	Limit  int         `json:"limit"`
 	Offset int         `json:"offset"`
 }
 
+// listTasks filters by status, namespace, name, version and tags (a task
+// must carry every tag given, as tags=a,b or tags=a&tags=b), sorts by
+// ?sort= (store.TaskSorts; newest first by default) and pages with
+// limit/offset; total counts every match.
 func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	f := store.TaskFilter{Status: q.Get("status"), Namespace: q.Get("namespace"), Limit: 50}
-	for _, p := range []struct {
-		name string
-		dst  *int
-		max  int
-	}{{"limit", &f.Limit, 1000}, {"offset", &f.Offset, 1 << 30}} {
-		if v := q.Get(p.name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < 0 || n > p.max {
-				writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("query parameter %s=%q must be an integer from 0 to %d", p.name, v, p.max))
-				return
+	f := store.TaskFilter{Status: q.Get("status"), Namespace: q.Get("namespace"), Name: q.Get("name"),
+		Version: q.Get("version"), Sort: q.Get("sort"), Limit: 50}
+	for _, v := range q["tags"] {
+		for _, tag := range strings.Split(v, ",") {
+			if tag = strings.TrimSpace(tag); tag != "" {
+				f.Tags = append(f.Tags, tag)
 			}
-			*p.dst = n
 		}
 	}
-	tasks, err := s.cfg.Store.ListTasks(r.Context(), f)
+	if f.Sort != "" && !slices.Contains(store.TaskSorts, f.Sort) {
+		writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("sort=%q: want one of %s", f.Sort, strings.Join(store.TaskSorts, ", ")))
+		return
+	}
+	if f.Status != "" && !slices.Contains(taskStatuses, f.Status) {
+		writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("status=%q: want one of %s", f.Status, strings.Join(taskStatuses, ", ")))
+		return
+	}
+	var ok bool
+	if f.Limit, ok = intParam(w, r, "limit", f.Limit, 1000); !ok {
+		return
+	}
+	if f.Offset, ok = intParam(w, r, "offset", 0, 1<<30); !ok {
+		return
+	}
+	tasks, total, err := s.cfg.Store.ListTasks(r.Context(), f)
 	if err != nil {
 		s.internalError(w, r, err)
 		return
@@ -107,7 +123,24 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) {
 	if tasks == nil {
 		tasks = []core.Task{}
 	}
-	writeJSON(w, http.StatusOK, taskList{Tasks: tasks, Limit: f.Limit, Offset: f.Offset})
+	writeJSON(w, http.StatusOK, taskList{Tasks: tasks, Total: total, Limit: f.Limit, Offset: f.Offset})
+}
+
+var taskStatuses = []string{core.TaskStatusPending, core.TaskStatusInProgress, core.TaskStatusComplete,
+	core.TaskStatusError, core.TaskStatusCancelled, core.TaskStatusResolvedManually}
+
+// intParam reads an optional integer query parameter in [0, max].
+func intParam(w http.ResponseWriter, r *http.Request, name string, def, max int) (int, bool) {
+	v := r.URL.Query().Get(name)
+	if v == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > max {
+		writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("query parameter %s=%q must be an integer from 0 to %d", name, v, max))
+		return 0, false
+	}
+	return n, true
 }
 
 // errTooLarge marks a body over the limit, which is a 413, not a 400.

@@ -249,21 +249,47 @@ func (s *Store) GetTask(ctx context.Context, id int64) (*core.Task, error) {
 type TaskFilter struct {
 	Status    string
 	Namespace string
-	Limit     int
-	Offset    int
+	Name      string
+	Version   string
+	// Tags: a task must carry every one of them.
+	Tags []string
+	// Sort is one of TaskSorts; empty means newest first.
+	Sort   string
+	Limit  int
+	Offset int
 }
 
-// ListTasks returns tasks newest first, without their steps.
-func (s *Store) ListTasks(ctx context.Context, f TaskFilter) ([]core.Task, error) {
-	rows, err := s.pool.Query(ctx, qListTasks, nullable(f.Status), nullable(f.Namespace), f.Limit, f.Offset)
-	if err != nil {
-		return nil, fmt.Errorf("list tasks: %w", err)
+// TaskSorts are the orders ListTasks knows; a leading '-' means descending.
+var TaskSorts = []string{"task_id", "-task_id", "created_at", "-created_at", "updated_at", "-updated_at", "status", "-status"}
+
+// ListTasks returns one page of matching tasks, without their steps, and
+// the number of all matches.
+func (s *Store) ListTasks(ctx context.Context, f TaskFilter) (tasks []core.Task, total int64, err error) {
+	var tags []string
+	if len(f.Tags) > 0 {
+		tags = f.Tags
 	}
-	tasks, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (core.Task, error) { return scanTask(row) })
+	rows, err := s.pool.Query(ctx, qListTasks, nullable(f.Status), nullable(f.Namespace), nullable(f.Name),
+		nullable(f.Version), tags, f.Sort, f.Limit, f.Offset)
 	if err != nil {
-		return nil, fmt.Errorf("list tasks: %w", err)
+		return nil, 0, fmt.Errorf("list tasks: %w", err)
 	}
-	return tasks, nil
+	tasks, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (core.Task, error) {
+		var t core.Task
+		err := row.Scan(&t.TaskID, &t.Name, &t.Namespace, &t.Version, &t.Status, &t.Context, &t.Initiator,
+			&t.Reason, &t.SourceSystem, &t.Tags, &t.CreatedAt, &t.UpdatedAt, &t.CompletedAt, &total)
+		return t, err
+	})
+	if err != nil {
+		return nil, 0, fmt.Errorf("list tasks: %w", err)
+	}
+	if len(tasks) == 0 && f.Offset > 0 {
+		// A page past the end has no row to carry the total: count from the start.
+		first := f
+		first.Limit, first.Offset = 1, 0
+		_, total, err = s.ListTasks(ctx, first)
+	}
+	return tasks, total, err
 }
 
 func nullable(s string) *string {
