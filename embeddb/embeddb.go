@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -134,50 +133,37 @@ func Start(ctx context.Context, cfg Config) (*DB, error) {
 		log.Info(fmt.Sprintf("initialised data directory %s in %s", p.pg, since(t0)))
 	}
 
-	port := cfg.Port
-	if port == 0 {
-		if port, err = freePort(); err != nil {
-			return nil, fmt.Errorf("embedded PostgreSQL: choose a port: %w", err)
-		}
-	}
 	socketDir := p.run
 	if len(socketDir)+len("/.s.PGSQL.65535") > 107 {
 		log.Info("embedded PostgreSQL: data directory path too long for a Unix socket; listening on TCP only", "dir", socketDir)
 		socketDir = ""
 	}
-	db := &DB{log: log, port: port, password: password, pgDir: p.pg, logDir: p.log, lock: lock}
-	db.ep = embeddedpostgres.NewDatabase(embeddedpostgres.DefaultConfig().
-		Version(embeddedpostgres.PostgresVersion(b.version)).
-		Port(port).
-		// The library creates its database only on its own initdb, which we
-		// do ourselves; "postgres" always exists, ensureDatabase does the rest.
-		Username(roleName).Password(password).Database("postgres").
-		DataPath(p.pg).BinariesPath(binDir).RuntimePath(p.run).CachePath(p.pgbin).
-		// Binaries are always extracted before the library looks for them;
-		// an unusable URL guarantees it never downloads anything.
-		BinaryRepositoryURL("http://127.0.0.1:9/tasker-never-downloads").
-		StartTimeout(cfg.StartTimeout).
-		Logger(&lineWriter{log: log}).
-		StartParameters(map[string]string{
-			"listen_addresses":         "127.0.0.1",
-			"unix_socket_directories":  socketDir,
-			"logging_collector":        "on",
-			"log_directory":            p.log,
-			"log_filename":             "postgresql-%a.log",
-			"log_truncate_on_rotation": "on",
-			"log_rotation_age":         "1d",
-			"log_rotation_size":        "0",
-		}))
-
+	db := &DB{log: log, password: password, pgDir: p.pg, logDir: p.log, lock: lock}
 	t0 = time.Now()
-	if err := db.ep.Start(); err != nil {
+	// A port chosen free can be taken by another process before PostgreSQL
+	// binds it; then another port is chosen, a few times.
+	for attempt := 1; ; attempt++ {
+		db.port = cfg.Port
+		if db.port == 0 {
+			if db.port, err = freePort(); err != nil {
+				return nil, fmt.Errorf("embedded PostgreSQL: choose a port: %w", err)
+			}
+		}
+		db.ep = embeddedpostgres.NewDatabase(serverConfig(cfg, b, p, binDir, socketDir, db.port, password, log))
+		err = db.ep.Start()
+		if err == nil {
+			break
+		}
 		removeLibraryLogs(p.log)
-		return nil, fmt.Errorf("embedded PostgreSQL: start server on 127.0.0.1:%d (server log in %s): %w", port, p.log, err)
+		if cfg.Port != 0 || attempt == 3 || !portTaken(err) {
+			return nil, fmt.Errorf("embedded PostgreSQL: start server on 127.0.0.1:%d (server log in %s): %w", db.port, p.log, err)
+		}
+		log.Info("embedded PostgreSQL: the chosen port was taken meanwhile; choosing another", "port", db.port)
 	}
 	if err := ensureDatabase(ctx, db.url("postgres")); err != nil {
 		return nil, errors.Join(err, db.Stop())
 	}
-	log.Info(fmt.Sprintf("PostgreSQL ready on 127.0.0.1:%d in %s", port, since(t0)), "data", p.pg)
+	log.Info(fmt.Sprintf("PostgreSQL ready on 127.0.0.1:%d in %s", db.port, since(t0)), "data", p.pg)
 	for _, r := range removeStaleTrees(p.pgbin, b.dirName()) {
 		log.Debug("removed binaries of another PostgreSQL bundle", "dir", r)
 	}
@@ -332,21 +318,6 @@ func ensureDatabase(ctx context.Context, adminURL string) error {
 
 // freePort asks the kernel for a free port; checking "localhost" too mirrors
 // the library's own availability check, which would otherwise reject it.
-func freePort() (uint32, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	l2, err := net.Listen("tcp", net.JoinHostPort("localhost", strconv.Itoa(port)))
-	if err != nil {
-		return 0, fmt.Errorf("port %d is free on 127.0.0.1 but not on localhost: %w", port, err)
-	}
-	l2.Close()
-	return uint32(port), nil
-}
-
 func since(t time.Time) time.Duration { return time.Since(t).Round(10 * time.Millisecond) }
 
 // lineWriter turns PostgreSQL's output into one slog record per line.

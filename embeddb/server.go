@@ -1,0 +1,65 @@
+package embeddb
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+
+	embeddedpostgres "github.com/fergusstrange/embedded-postgres"
+)
+
+// serverConfig is the library's configuration of our server.
+func serverConfig(cfg Config, b bundle, p paths, binDir, socketDir string, port uint32, password string, log *slog.Logger) embeddedpostgres.Config {
+	return embeddedpostgres.DefaultConfig().
+		Version(embeddedpostgres.PostgresVersion(b.version)).
+		Port(port).
+		// The library creates its database only on its own initdb, which we
+		// do ourselves; "postgres" always exists, ensureDatabase does the rest.
+		Username(roleName).Password(password).Database("postgres").
+		DataPath(p.pg).BinariesPath(binDir).RuntimePath(p.run).CachePath(p.pgbin).
+		// Binaries are always extracted before the library looks for them;
+		// an unusable URL guarantees it never downloads anything.
+		BinaryRepositoryURL("http://127.0.0.1:9/tasker-never-downloads").
+		StartTimeout(cfg.StartTimeout).
+		Logger(&lineWriter{log: log}).
+		StartParameters(map[string]string{
+			"listen_addresses":         "127.0.0.1",
+			"unix_socket_directories":  socketDir,
+			"logging_collector":        "on",
+			"log_directory":            p.log,
+			"log_filename":             "postgresql-%a.log",
+			"log_truncate_on_rotation": "on",
+			"log_rotation_age":         "1d",
+			"log_rotation_size":        "0",
+		})
+}
+
+// portTaken reports a start that failed because the port was in use.
+func portTaken(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "already listening on port") || strings.Contains(msg, "Address already in use")
+}
+
+// freePort asks the kernel for a free loopback port, a few times if the one
+// it gave is taken on localhost by the time it is checked there.
+func freePort() (uint32, error) {
+	var lastErr error
+	for range 5 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		l2, err := net.Listen("tcp", net.JoinHostPort("localhost", strconv.Itoa(port)))
+		if err != nil {
+			lastErr = fmt.Errorf("port %d is free on 127.0.0.1 but not on localhost: %w", port, err)
+			continue
+		}
+		l2.Close()
+		return uint32(port), nil
+	}
+	return 0, lastErr
+}
