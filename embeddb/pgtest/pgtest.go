@@ -43,6 +43,7 @@ func Main(m *testing.M) {
 }
 
 func run(m *testing.M) (int, error) {
+	reapLeftovers()
 	base, err := os.MkdirTemp("", "tasker-pgtest-")
 	if err != nil {
 		return 1, err
