@@ -251,6 +251,10 @@ func (e *Engine) execute(ctx context.Context, s core.StepRequest) {
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
 	cause := context.Cause(ctx)
+	var failure *core.StepError
+	if err != nil {
+		failure = core.AsStepError(err)
+	}
 	switch {
 	case err != nil && errors.Is(cause, errShuttingDown):
 		// Interrupted, not failed: hand it back uncharged.
@@ -259,14 +263,13 @@ func (e *Engine) execute(ctx context.Context, s core.StepRequest) {
 	case err != nil && (errors.Is(cause, errCancelled) || errors.Is(cause, errLeaseLost)):
 		// The step is no longer ours to record: the database already says what happened.
 		log.Info("step handler stopped", "reason", cause.Error(), "duration", elapsed)
-	case err != nil && core.AsStepError(err).NotRun:
+	case err != nil && failure.NotRun:
 		// The handler could not start: wait for it without using up an attempt.
-		se := core.AsStepError(err)
-		delay := max(se.RetryAfter, time.Second)
-		e.handBack(rctx, s, se.Message, delay)
-		log.Warn("handler unavailable; step deferred without using an attempt", "reason", se.Message, "retry_in", delay.String())
+		delay := max(failure.RetryAfter, time.Second)
+		e.handBack(rctx, s, failure.Message, delay)
+		log.Warn("handler unavailable; step deferred without using an attempt", "reason", failure.Message, "retry_in", delay.String())
 	case err != nil:
-		e.recordFailure(rctx, log, s, core.AsStepError(err), elapsed)
+		e.recordFailure(rctx, log, s, failure, elapsed)
 	default:
 		taskStatus, rerr := e.store.CompleteStep(rctx, s.StepID, e.cfg.Owner, results)
 		switch {

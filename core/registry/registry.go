@@ -32,6 +32,9 @@ type Registry struct {
 	mu        sync.RWMutex
 	templates map[string]Entry       // by Template.Key()
 	handlers  map[string][]versioned // by handler name, highest version first
+	// limits is derived from handlers whenever they change, because the
+	// engine reads it before every claim; it is replaced, never modified.
+	limits map[string]int
 }
 
 // versioned is one plugin version's implementation of a handler.
@@ -77,6 +80,12 @@ func (r *Registry) AddHandlers(plugin, version string, hs map[string]core.Handle
 		list := append(r.handlers[name], versioned{plugin: plugin, version: v, h: h})
 		sort.SliceStable(list, func(i, j int) bool { return list[i].version.GreaterThan(list[j].version) })
 		r.handlers[name] = list
+	}
+	r.limits = map[string]int{}
+	for name, list := range r.handlers {
+		if l, ok := list[0].h.(core.ConcurrencyLimiter); ok && l.MaxConcurrency() > 0 {
+			r.limits[name] = l.MaxConcurrency()
+		}
 	}
 	return nil
 }
@@ -144,17 +153,11 @@ func parseConstraint(constraint string) (*semver.Constraints, error) {
 // Limits returns the concurrency limit of each handler name that has one
 // (see core.ConcurrencyLimiter). Limits are per handler name on this node,
 // whatever the version that runs a step: each name takes the limit its
-// highest loaded version declares.
+// highest loaded version declares. The map is shared: do not modify it.
 func (r *Registry) Limits() map[string]int {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	out := map[string]int{}
-	for name, list := range r.handlers {
-		if l, ok := list[0].h.(core.ConcurrencyLimiter); ok && l.MaxConcurrency() > 0 {
-			out[name] = l.MaxConcurrency()
-		}
-	}
-	return out
+	return r.limits
 }
 
 // CheckHandlers reports each step of t whose handler no loaded version
