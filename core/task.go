@@ -93,6 +93,7 @@ type Step struct {
 	RetryLimit    int             `json:"retry_limit"`
 	Retryable     bool            `json:"retryable"`
 	DependsOn     []string        `json:"depends_on"`
+	Children      []string        `json:"children"`
 	Results       json.RawMessage `json:"results"`
 	LastError     *string         `json:"last_error"`
 	NextAttemptAt *time.Time      `json:"next_attempt_at"`
@@ -110,9 +111,8 @@ type Transition struct {
 	CreatedAt time.Time       `json:"created_at"`
 }
 
-// StepDetail is a step with its neighbours and its audit trail.
+// StepDetail is a step with its audit trail.
 type StepDetail struct {
 	Step
-	Children    []string     `json:"children"`
 	Transitions []Transition `json:"transitions"`
 }

@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"github.com/jackc/pgx/v5"
@@ -10,26 +9,19 @@ import (
 	"github.com/tasker-systems/tasker/core"
 )
 
-var (
-	qStepDetail      = query("step_detail")
-	qStepTransitions = query("step_transitions")
-)
+var qStepTransitions = query("step_transitions")
 
-// Step returns one step of a task with its children and transitions; the
-// error wraps core.ErrNotFound when the task has no such step.
+// Step returns one step of a task with its transitions; the error wraps
+// core.ErrNotFound when the task has no such step.
 func (s *Store) Step(ctx context.Context, taskID, stepID int64) (*core.StepDetail, error) {
-	var d core.StepDetail
-	var results []byte
-	err := s.pool.QueryRow(ctx, qStepDetail, taskID, stepID).Scan(&d.StepID, &d.TaskID, &d.Name, &d.Handler,
-		&d.Status, &d.Attempts, &d.RetryLimit, &d.Retryable, &d.DependsOn, &results, &d.LastError, &d.NextAttemptAt,
-		&d.CreatedAt, &d.UpdatedAt, &d.CompletedAt, &d.Children)
-	if errors.Is(err, pgx.ErrNoRows) {
+	steps, err := s.steps(ctx, taskID, &stepID)
+	if err != nil {
+		return nil, err
+	}
+	if len(steps) == 0 {
 		return nil, core.NotFoundf("task %d has no step %d", taskID, stepID)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("get step %d of task %d: %w", stepID, taskID, err)
-	}
-	d.Results = results
+	d := core.StepDetail{Step: steps[0]}
 	rows, err := s.pool.Query(ctx, qStepTransitions, stepID)
 	if err != nil {
 		return nil, fmt.Errorf("get transitions of step %d: %w", stepID, err)

@@ -210,10 +210,12 @@ func (s *Store) ReapExpiredLeases(ctx context.Context, limit int) (int, error) {
 	return n, nil
 }
 
-func scanTask(row pgx.Row) (core.Task, error) {
+// scanTask reads the task columns get_task.sql and list_tasks.sql share,
+// then extra.
+func scanTask(row pgx.Row, extra ...any) (core.Task, error) {
 	var t core.Task
-	err := row.Scan(&t.TaskID, &t.Name, &t.Namespace, &t.Version, &t.Status, &t.Context, &t.Initiator,
-		&t.Reason, &t.SourceSystem, &t.Tags, &t.CreatedAt, &t.UpdatedAt, &t.CompletedAt)
+	err := row.Scan(append([]any{&t.TaskID, &t.Name, &t.Namespace, &t.Version, &t.Status, &t.Context, &t.Initiator,
+		&t.Reason, &t.SourceSystem, &t.Tags, &t.CreatedAt, &t.UpdatedAt, &t.CompletedAt}, extra...)...)
 	return t, err
 }
 
@@ -227,20 +229,8 @@ func (s *Store) GetTask(ctx context.Context, id int64) (*core.Task, error) {
 	if err != nil {
 		return nil, fmt.Errorf("get task %d: %w", id, err)
 	}
-	rows, err := s.pool.Query(ctx, qTaskSteps, id)
-	if err != nil {
-		return nil, fmt.Errorf("get steps of task %d: %w", id, err)
-	}
-	t.Steps, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (core.Step, error) {
-		var st core.Step
-		var results []byte
-		err := row.Scan(&st.StepID, &st.TaskID, &st.Name, &st.Handler, &st.Status, &st.Attempts, &st.RetryLimit,
-			&st.Retryable, &st.DependsOn, &results, &st.LastError, &st.NextAttemptAt, &st.CreatedAt, &st.UpdatedAt, &st.CompletedAt)
-		st.Results = results
-		return st, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("get steps of task %d: %w", id, err)
+	if t.Steps, err = s.steps(ctx, id, nil); err != nil {
+		return nil, err
 	}
 	return &t, nil
 }
@@ -274,12 +264,7 @@ func (s *Store) ListTasks(ctx context.Context, f TaskFilter) (tasks []core.Task,
 	if err != nil {
 		return nil, 0, fmt.Errorf("list tasks: %w", err)
 	}
-	tasks, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (core.Task, error) {
-		var t core.Task
-		err := row.Scan(&t.TaskID, &t.Name, &t.Namespace, &t.Version, &t.Status, &t.Context, &t.Initiator,
-			&t.Reason, &t.SourceSystem, &t.Tags, &t.CreatedAt, &t.UpdatedAt, &t.CompletedAt, &total)
-		return t, err
-	})
+	tasks, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (core.Task, error) { return scanTask(row, &total) })
 	if err != nil {
 		return nil, 0, fmt.Errorf("list tasks: %w", err)
 	}
@@ -312,4 +297,25 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
+}
+
+// steps reads the steps of a task (or the one step when stepID is not nil).
+func (s *Store) steps(ctx context.Context, taskID int64, stepID *int64) ([]core.Step, error) {
+	rows, err := s.pool.Query(ctx, qTaskSteps, taskID, stepID)
+	if err != nil {
+		return nil, fmt.Errorf("get steps of task %d: %w", taskID, err)
+	}
+	steps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (core.Step, error) {
+		var st core.Step
+		var results []byte
+		err := row.Scan(&st.StepID, &st.TaskID, &st.Name, &st.Handler, &st.Status, &st.Attempts, &st.RetryLimit,
+			&st.Retryable, &st.DependsOn, &st.Children, &results, &st.LastError, &st.NextAttemptAt,
+			&st.CreatedAt, &st.UpdatedAt, &st.CompletedAt)
+		st.Results = results
+		return st, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get steps of task %d: %w", taskID, err)
+	}
+	return steps, nil
 }
