@@ -55,27 +55,51 @@ func New(cfg Config) *Server {
 		cfg.StatusCacheTTL = 15 * time.Second
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux()}
-	p := cfg.Prefix
-	s.mux.HandleFunc("POST "+p+"/tasks", s.createTask)
-	s.mux.HandleFunc("GET "+p+"/tasks", s.listTasks)
-	s.mux.HandleFunc("GET "+p+"/tasks/{id}", s.getTask)
-	s.mux.HandleFunc("DELETE "+p+"/tasks/{id}", s.cancelTask)
-	s.mux.HandleFunc("POST "+p+"/tasks/{id}/retry", s.retryTask)
-	s.mux.HandleFunc("GET "+p+"/tasks/{id}/workflow_steps", s.listSteps)
-	s.mux.HandleFunc("GET "+p+"/tasks/{id}/workflow_steps/{step_id}", s.getStep)
-	s.mux.HandleFunc("DELETE "+p+"/tasks/{id}/workflow_steps/{step_id}", s.cancelStep)
-	s.mux.HandleFunc("POST "+p+"/tasks/{id}/workflow_steps/{step_id}/retry", s.retryStep)
-	s.mux.HandleFunc("POST "+p+"/tasks/{id}/workflow_steps/{step_id}/resolve", s.resolveStep)
-	s.mux.HandleFunc("GET "+p+"/handlers", s.listNamespaces)
-	s.mux.HandleFunc("GET "+p+"/handlers/{namespace}", s.listNamespace)
-	s.mux.HandleFunc("GET "+p+"/handlers/{namespace}/{name}", s.getTemplate)
-	s.mux.HandleFunc("GET "+p+"/health/live", s.live)
-	s.mux.HandleFunc("GET "+p+"/health/ready", s.readiness)
-	s.mux.HandleFunc("GET "+p+"/health/status", s.status)
+	for _, rt := range s.routes() {
+		s.mux.HandleFunc(rt.Method+" "+cfg.Prefix+rt.Path, rt.handler)
+	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeProblem(w, r, http.StatusNotFound, "no route "+r.Method+" "+r.URL.Path+"; the API lives under "+p)
+		writeProblem(w, r, http.StatusNotFound, "no route "+r.Method+" "+r.URL.Path+"; the API lives under "+cfg.Prefix)
 	})
 	return s
+}
+
+// Route is one operation of the API: its method, its path under the prefix
+// and the permission a caller needs when authorization is on ("" when the
+// route is open to anyone, as the probes are).
+type Route struct {
+	Method     string
+	Path       string
+	Permission string
+	handler    http.HandlerFunc
+}
+
+// Routes lists every operation the API serves, for documentation and for
+// tests that must walk all of them.
+func (s *Server) Routes() []Route { return s.routes() }
+
+func (s *Server) routes() []Route {
+	return []Route{
+		{"POST", "/tasks", "tasker.task:create", s.createTask},
+		{"GET", "/tasks", "tasker.task:index", s.listTasks},
+		{"GET", "/tasks/{id}", "tasker.task:show", s.getTask},
+		{"PATCH", "/tasks/{id}", "tasker.task:update", s.updateTask},
+		{"DELETE", "/tasks/{id}", "tasker.task:cancel", s.cancelTask},
+		{"POST", "/tasks/{id}/retry", "tasker.task:retry", s.retryTask},
+		{"GET", "/tasks/{id}/workflow_steps", "tasker.workflow_step:index", s.listSteps},
+		{"GET", "/tasks/{id}/workflow_steps/{step_id}", "tasker.workflow_step:show", s.getStep},
+		{"PATCH", "/tasks/{id}/workflow_steps/{step_id}", "tasker.workflow_step:update", s.updateStep},
+		{"DELETE", "/tasks/{id}/workflow_steps/{step_id}", "tasker.workflow_step:cancel", s.cancelStep},
+		{"POST", "/tasks/{id}/workflow_steps/{step_id}/retry", "tasker.workflow_step:retry", s.retryStep},
+		{"POST", "/tasks/{id}/workflow_steps/{step_id}/resolve", "tasker.workflow_step:resolve", s.resolveStep},
+		{"GET", "/handlers", "tasker.handler:index", s.listNamespaces},
+		{"GET", "/handlers/{namespace}", "tasker.handler:index", s.listNamespace},
+		{"GET", "/handlers/{namespace}/{name}", "tasker.handler:show", s.getTemplate},
+		{"GET", "/health/live", "", s.live},
+		{"GET", "/health/ready", "", s.readiness},
+		{"GET", "/health/status", "tasker.health_status:index", s.status},
+		{"GET", "/openapi.json", "", s.openAPI},
+	}
 }
 
 // MarkReady is called once templates and plugins are loaded.
