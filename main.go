@@ -23,6 +23,15 @@ Usage:
   tasker plugins list [flags]       launch each plugin of a directory and say whether serve would load it
                                     (--plugins-dir, default ./plugins; --json)
   tasker plugins inspect <file>     launch one plugin executable and print its handlers and templates (--json)
+  tasker auth new-key --name NAME   make an API key (--permission P, --role R; repeatable): prints the key
+                                    once, and the auth.api_keys entry for tasker.yaml (only its SHA-256)
+
+Client commands, against a running tasker (--server URL, --token T, --json; 'tasker task -h'):
+  tasker task create|list|show|cancel|retry   create, list, inspect and act on tasks (create --wait follows one)
+  tasker step retry|resolve TASK_ID STEP      retry a step, or resolve it by hand (STEP: id or name)
+  tasker handlers list|show                   namespaces, task templates and their dependency graphs
+  Exit status: 0 ok, 1 failed, 2 usage, 3 not found, 4 auth refused, 5 refused by the server's rules,
+  6 server unreachable, 7 --wait ended in error or cancelled.
 
 Run 'tasker <command> -h' for the flags of a command. 'plugins list' and 'plugins inspect' run
 the plugins as the current user (unlike serve, they do not switch away from root).
@@ -51,6 +60,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runNew(args[1:], stdout, stderr)
 	case "plugins":
 		return runPlugins(args[1:], stdout, stderr)
+	case "auth":
+		return runAuth(args[1:], stdout, stderr)
+	case "task":
+		return runTaskCmd(args[1:], stdout, stderr)
+	case "step":
+		return runStepCmd(args[1:], stdout, stderr)
+	case "handlers":
+		return runHandlersCmd(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return 0

@@ -20,6 +20,7 @@ import (
 	"github.com/mattn/go-isatty"
 
 	"github.com/tasker-systems/tasker/core"
+	"github.com/tasker-systems/tasker/core/auth"
 	"github.com/tasker-systems/tasker/core/config"
 	"github.com/tasker-systems/tasker/core/engine"
 	"github.com/tasker-systems/tasker/core/registry"
@@ -44,6 +45,10 @@ func defaultDir(given, fallback string) (dir string, required bool) {
 // in reverse order of start: HTTP, engine, plugins, database.
 func serve(o config.Config, stderr io.Writer) error {
 	log, err := newLogger(o.Log.Format, o.Log.Level, stderr)
+	if err != nil {
+		return err
+	}
+	authn, err := checkAuth(o, log)
 	if err != nil {
 		return err
 	}
@@ -128,7 +133,9 @@ func serve(o config.Config, stderr io.Writer) error {
 	}
 
 	api := web.New(web.Config{Prefix: o.Prefix, Store: st, Tasks: eng, Logger: log, Registry: reg,
-		Wake: eng.Wake, Plugins: func() any { return host.Plugins() }})
+		Wake: eng.Wake, Plugins: func() any { return host.Plugins() },
+		Auth: authn, StatusRequiresAuth: o.Health.StatusRequiresAuth,
+		StatusCacheTTL: o.Health.StatusCache, MaxBody: o.API.MaxBodyBytes})
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.Listen, err)
@@ -171,6 +178,52 @@ wait:
 		log.Error("engine stopped with an error", "error", err)
 	}
 	return nil
+}
+
+// checkAuth builds the Authenticator the configuration describes (nil when
+// authentication is off) and refuses an API open to the network without it,
+// unless insecure_no_auth says that is meant.
+func checkAuth(o config.Config, log *slog.Logger) (*auth.Authenticator, error) {
+	authn, err := auth.New(o.Auth)
+	if err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	if authn != nil {
+		alg, jwtOn := authn.JWTEnabled()
+		log.Info("authentication is on", "jwt", map[bool]string{true: alg, false: "off"}[jwtOn], "api_keys", authn.APIKeys(),
+			"status_requires_auth", o.Health.StatusRequiresAuth)
+		return authn, nil
+	}
+	loopback, err := isLoopback(o.Listen)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case loopback:
+		return nil, nil
+	case o.InsecureNoAuth:
+		log.Warn("the API listens on a non-loopback address without authentication: anyone who can reach it can create, change and cancel tasks",
+			"listen", o.Listen)
+		return nil, nil
+	}
+	return nil, fmt.Errorf("refusing to serve the API on %s without authentication: that address is reachable from other machines. "+
+		"Configure auth in tasker.yaml (an API key from `tasker auth new-key`, or auth.jwt), listen on a loopback address (127.0.0.1:8080), "+
+		"or pass --insecure-no-auth if the network is trusted", o.Listen)
+}
+
+// isLoopback reports whether a listen address (host:port) accepts only
+// local connections: 127.0.0.0/8, ::1 or localhost. An empty host means
+// every interface.
+func isLoopback(listen string) (bool, error) {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false, fmt.Errorf("listen address %q: %w", listen, err)
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true, nil
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback(), nil
 }
 
 // newLogger logs in colour on a terminal (tint) and JSON otherwise.

@@ -39,6 +39,8 @@ func parseServeFlags(args []string, stderr io.Writer) (config.Config, error) {
 	keyOf["no-listen"] = "engine.no_listen"
 	fs.Bool("require-checksums", false, "refuse plugins without a matching <binary>.sha256 file")
 	keyOf["require-checksums"] = "plugins.require_checksums"
+	fs.Bool("insecure-no-auth", false, "serve the API on a non-loopback address without authentication (configure auth in tasker.yaml instead)")
+	keyOf["insecure-no-auth"] = "insecure_no_auth"
 
 	if err := fs.Parse(args); err != nil {
 		return config.Config{}, err

@@ -31,6 +31,9 @@ type StepRequest struct {
 	HandlerConfig json.RawMessage
 	// DependencyResults maps the name of each step this one depends on to its results.
 	DependencyResults map[string]json.RawMessage
+	// Inputs is the step's inputs as a JSON object, set by an operator
+	// (PATCH of the step); empty when the step has none.
+	Inputs json.RawMessage
 }
 
 // Handler runs one step. It returns the step's results as JSON; an error

@@ -100,6 +100,8 @@ type Step struct {
 	CreatedAt     time.Time       `json:"created_at"`
 	UpdatedAt     time.Time       `json:"updated_at"`
 	CompletedAt   *time.Time      `json:"completed_at"`
+	// Inputs is the step's inputs (a JSON object) set by an operator; null when absent.
+	Inputs json.RawMessage `json:"inputs"`
 }
 
 // Transition is one audited change of state.

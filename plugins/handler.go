@@ -146,9 +146,9 @@ func (ph *pluginHandler) timedOut(what string) *core.StepError {
 }
 
 // requestBytes is the size of a request's JSON payload: its context,
-// handler config, and dependency results with their step names.
+// handler config, inputs, and dependency results with their step names.
 func requestBytes(req core.StepRequest) int {
-	n := len(req.Context) + len(req.HandlerConfig)
+	n := len(req.Context) + len(req.HandlerConfig) + len(req.Inputs)
 	for name, raw := range req.DependencyResults {
 		n += len(name) + len(raw)
 	}
@@ -174,6 +174,7 @@ func toProto(handler string, req core.StepRequest) *pluginv1.ExecuteRequest {
 		ContextJson:           req.Context,
 		HandlerConfigJson:     req.HandlerConfig,
 		DependencyResultsJson: deps,
+		InputsJson:            req.Inputs,
 	}
 }
 

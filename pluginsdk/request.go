@@ -31,6 +31,10 @@ type Request struct {
 	// DependencyResults maps the name of each step this one depends on to its
 	// results as JSON.
 	DependencyResults map[string]json.RawMessage
+	// Inputs is the step's inputs as a JSON object (null when absent): values
+	// an operator set on this step through the API (PATCH of the step), for
+	// example to correct a failed step's input before retrying it.
+	Inputs json.RawMessage
 }
 
 // DecodeContext decodes the task's context into v (as json.Unmarshal does).
@@ -48,6 +52,16 @@ func (r Request) DecodeContext(v any) error {
 func (r Request) DecodeConfig(v any) error {
 	if err := decode(r.HandlerConfig, v); err != nil {
 		return Permanent(fmt.Errorf("step %q: decoding the handler_config: %w", r.StepName, err))
+	}
+	return nil
+}
+
+// DecodeInputs decodes the step's inputs into v. Absent inputs (null) leave
+// v untouched, so a handler can fill v with defaults first. Errors are
+// marked Permanent.
+func (r Request) DecodeInputs(v any) error {
+	if err := decode(r.Inputs, v); err != nil {
+		return Permanent(fmt.Errorf("step %q: decoding the step inputs: %w", r.StepName, err))
 	}
 	return nil
 }

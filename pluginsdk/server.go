@@ -141,6 +141,7 @@ func requestFromProto(in *pluginv1.ExecuteRequest) Request {
 		Context:           orNull(in.GetContextJson()),
 		HandlerConfig:     orNull(in.GetHandlerConfigJson()),
 		DependencyResults: deps,
+		Inputs:            orNull(in.GetInputsJson()),
 	}
 }
 

@@ -5,10 +5,6 @@ import (
 	"net/http"
 )
 
-// actor names who acts in the audit trail; until authentication lands every
-// API caller is "api".
-const actor = "api"
-
 type actionBody struct {
 	Reason string `json:"reason"`
 }
@@ -18,8 +14,15 @@ type resolveBody struct {
 	Results json.RawMessage `json:"results"`
 }
 
+// reasoned is an action body carrying the operator's reason, which goes
+// into the audit trail and is bounded like a task's reason.
+type reasoned interface{ reason() string }
+
+func (b *actionBody) reason() string  { return b.Reason }
+func (b *resolveBody) reason() string { return b.Reason }
+
 // optionalBody decodes a body when there is one: actions may be sent bare.
-func (s *Server) optionalBody(w http.ResponseWriter, r *http.Request, v any) bool {
+func (s *Server) optionalBody(w http.ResponseWriter, r *http.Request, v reasoned) bool {
 	if r.ContentLength == 0 {
 		return true
 	}
@@ -27,19 +30,23 @@ func (s *Server) optionalBody(w http.ResponseWriter, r *http.Request, v any) boo
 		writeProblem(w, r, statusOf(err), err.Error())
 		return false
 	}
+	if err := checkReason(`field "reason"`, v.reason()); err != nil {
+		writeProblem(w, r, http.StatusBadRequest, err.Error())
+		return false
+	}
 	return true
 }
 
 func (s *Server) cancelTask(w http.ResponseWriter, r *http.Request) {
 	s.taskAction(w, r, func(id int64, reason string) error {
-		_, err := s.cfg.Store.CancelTask(r.Context(), id, reason, actor)
+		_, err := s.cfg.Store.CancelTask(r.Context(), id, reason, actor(r))
 		return err
 	})
 }
 
 func (s *Server) retryTask(w http.ResponseWriter, r *http.Request) {
 	s.taskAction(w, r, func(id int64, reason string) error {
-		_, err := s.cfg.Store.RetryTask(r.Context(), id, reason, actor)
+		_, err := s.cfg.Store.RetryTask(r.Context(), id, reason, actor(r))
 		if err == nil {
 			s.wake()
 		}
@@ -69,14 +76,14 @@ func (s *Server) taskAction(w http.ResponseWriter, r *http.Request, act func(id 
 
 func (s *Server) cancelStep(w http.ResponseWriter, r *http.Request) {
 	stepAction(s, w, r, func(stepID int64, body *actionBody) error {
-		_, err := s.cfg.Store.CancelStep(r.Context(), stepID, body.Reason, actor)
+		_, err := s.cfg.Store.CancelStep(r.Context(), stepID, body.Reason, actor(r))
 		return err
 	})
 }
 
 func (s *Server) retryStep(w http.ResponseWriter, r *http.Request) {
 	stepAction(s, w, r, func(stepID int64, body *actionBody) error {
-		err := s.cfg.Store.RetryStep(r.Context(), stepID, body.Reason, actor)
+		err := s.cfg.Store.RetryStep(r.Context(), stepID, body.Reason, actor(r))
 		if err == nil {
 			s.wake()
 		}
@@ -86,7 +93,7 @@ func (s *Server) retryStep(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) resolveStep(w http.ResponseWriter, r *http.Request) {
 	stepAction(s, w, r, func(stepID int64, body *resolveBody) error {
-		err := s.cfg.Store.ResolveStep(r.Context(), stepID, body.Results, body.Reason, actor)
+		err := s.cfg.Store.ResolveStep(r.Context(), stepID, body.Results, body.Reason, actor(r))
 		if err == nil {
 			s.wake()
 		}
@@ -96,7 +103,10 @@ func (s *Server) resolveStep(w http.ResponseWriter, r *http.Request) {
 
 // stepAction checks that the step belongs to the task, runs the action with
 // the decoded body and answers with the step as it is afterwards.
-func stepAction[B any](s *Server, w http.ResponseWriter, r *http.Request, act func(stepID int64, body *B) error) {
+func stepAction[B any, PB interface {
+	*B
+	reasoned
+}](s *Server, w http.ResponseWriter, r *http.Request, act func(stepID int64, body *B) error) {
 	taskID, ok := pathID(w, r, "id", "task")
 	if !ok {
 		return
@@ -105,14 +115,14 @@ func stepAction[B any](s *Server, w http.ResponseWriter, r *http.Request, act fu
 	if !ok {
 		return
 	}
-	body := new(B)
+	body := PB(new(B))
 	if !s.optionalBody(w, r, body) {
 		return
 	}
 	if _, err := s.cfg.Store.Step(r.Context(), taskID, stepID); s.storeError(w, r, err) {
 		return
 	}
-	if s.storeError(w, r, act(stepID, body)) {
+	if s.storeError(w, r, act(stepID, (*B)(body))) {
 		return
 	}
 	step, err := s.cfg.Store.Step(r.Context(), taskID, stepID)

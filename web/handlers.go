@@ -49,7 +49,10 @@ func (s *Server) listNamespaces(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) listNamespace(w http.ResponseWriter, r *http.Request) {
-	ns := r.PathValue("namespace")
+	ns, ok := pathIdent(w, r, "namespace")
+	if !ok {
+		return
+	}
 	byName := map[string]*templateSummary{}
 	var names []string
 	for _, e := range s.cfg.Registry.Templates() { // sorted by key, so versions come in order
@@ -76,7 +79,22 @@ func (s *Server) listNamespace(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) getTemplate(w http.ResponseWriter, r *http.Request) {
-	e, err := s.cfg.Registry.Lookup(r.PathValue("namespace"), r.PathValue("name"), r.URL.Query().Get("version"))
+	ns, ok := pathIdent(w, r, "namespace")
+	if !ok {
+		return
+	}
+	name, ok := pathIdent(w, r, "name")
+	if !ok {
+		return
+	}
+	version := r.URL.Query().Get("version")
+	if version != "" {
+		if err := checkVersion("query parameter version", version); err != nil {
+			writeProblem(w, r, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	e, err := s.cfg.Registry.Lookup(ns, name, version)
 	if s.storeError(w, r, err) {
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tasker-systems/tasker/core"
+	"github.com/tasker-systems/tasker/core/auth"
 	"github.com/tasker-systems/tasker/core/registry"
 	"github.com/tasker-systems/tasker/core/store"
 )
@@ -31,6 +32,12 @@ type Config struct {
 	Plugins        func() any
 	StatusCacheTTL time.Duration // how long health/status is reused (15s, as in the seed)
 	MaxBody        int64         // request body limit in bytes (1 MiB)
+	// Auth, when set, checks each route's permission: a missing or refused
+	// credential is 401, a missing permission 403. Nil leaves the API open.
+	Auth *auth.Authenticator
+	// StatusRequiresAuth makes health/status need its permission when Auth
+	// is set; otherwise it is open like live and ready.
+	StatusRequiresAuth bool
 }
 
 // Server serves the API. Ready reports 503 until MarkReady and after MarkStopping.
@@ -56,7 +63,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux()}
 	for _, rt := range s.routes() {
-		s.mux.HandleFunc(rt.Method+" "+cfg.Prefix+rt.Path, rt.handler)
+		s.mux.HandleFunc(rt.Method+" "+cfg.Prefix+rt.Path, s.guard(rt))
 	}
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusNotFound, "no route "+r.Method+" "+r.URL.Path+"; the API lives under "+cfg.Prefix)

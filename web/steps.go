@@ -2,23 +2,11 @@ package web
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/tasker-systems/tasker/core"
 	"github.com/tasker-systems/tasker/core/store"
 )
-
-// pathID reads a positive integer path value, answering 400 when it is not one.
-func pathID(w http.ResponseWriter, r *http.Request, name, what string) (int64, bool) {
-	id, err := strconv.ParseInt(r.PathValue(name), 10, 64)
-	if err != nil || id <= 0 {
-		writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("%s id %q is not a positive integer", what, r.PathValue(name)))
-		return 0, false
-	}
-	return id, true
-}
 
 func (s *Server) listSteps(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathID(w, r, "id", "task")
@@ -49,7 +37,8 @@ func (s *Server) getStep(w http.ResponseWriter, r *http.Request) {
 }
 
 // storeError answers for a failed store call and reports whether it did:
-// 404 for what does not exist, 409 for an action its state does not allow.
+// 404 for what does not exist, 409 for an action its state does not allow,
+// 400 for a value the database refused.
 func (s *Server) storeError(w http.ResponseWriter, r *http.Request, err error) bool {
 	switch {
 	case err == nil:
@@ -58,6 +47,8 @@ func (s *Server) storeError(w http.ResponseWriter, r *http.Request, err error) b
 		writeProblem(w, r, http.StatusNotFound, err.Error())
 	case errors.Is(err, store.ErrConflict):
 		writeProblem(w, r, http.StatusConflict, err.Error())
+	case errors.Is(err, store.ErrInvalid):
+		writeProblem(w, r, http.StatusBadRequest, err.Error())
 	default:
 		s.internalError(w, r, err)
 	}

@@ -21,8 +21,8 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, statusOf(err), err.Error())
 		return
 	}
-	if req.Name == "" {
-		writeProblem(w, r, http.StatusBadRequest, `field "name" is required: the name of the task template to run`)
+	if err := checkTaskRequest(&req); err != nil {
+		writeProblem(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
 	if bytes.Equal(bytes.TrimSpace(req.Context), []byte("null")) {
@@ -66,8 +66,26 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, status, task)
 }
 
+// taskDoc is GET /tasks/{id}'s answer: the task, with its dependency
+// analysis when ?include_dependencies=true asked for it.
+type taskDoc struct {
+	*core.Task
+	Dependencies *dependencies `json:"dependencies,omitempty"`
+}
+
+// dependencies is the diagnostics of migration 0005 for one task.
+type dependencies struct {
+	ExecutionContext *store.TaskExecutionContext `json:"execution_context"`
+	StepReadiness    []store.StepReadiness       `json:"step_readiness"`
+	DependencyLevels []store.DependencyLevel     `json:"dependency_levels"`
+}
+
 func (s *Server) getTask(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathID(w, r, "id", "task")
+	if !ok {
+		return
+	}
+	withDeps, ok := boolParam(w, r, "include_dependencies")
 	if !ok {
 		return
 	}
@@ -75,7 +93,27 @@ func (s *Server) getTask(w http.ResponseWriter, r *http.Request) {
 	if s.storeError(w, r, err) {
 		return
 	}
-	writeJSON(w, http.StatusOK, task)
+	doc := taskDoc{Task: task}
+	if withDeps {
+		d := &dependencies{}
+		if d.ExecutionContext, err = s.cfg.Store.TaskExecutionContext(r.Context(), id); s.storeError(w, r, err) {
+			return
+		}
+		if d.StepReadiness, err = s.cfg.Store.StepReadiness(r.Context(), id); s.storeError(w, r, err) {
+			return
+		}
+		if d.DependencyLevels, err = s.cfg.Store.DependencyLevels(r.Context(), id); s.storeError(w, r, err) {
+			return
+		}
+		if d.StepReadiness == nil {
+			d.StepReadiness = []store.StepReadiness{}
+		}
+		if d.DependencyLevels == nil {
+			d.DependencyLevels = []store.DependencyLevel{}
+		}
+		doc.Dependencies = d
+	}
+	writeJSON(w, http.StatusOK, doc)
 }
 
 type taskList struct {
@@ -101,18 +139,22 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if f.Sort != "" && !slices.Contains(store.TaskSorts, f.Sort) {
-		writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("sort=%q: want one of %s", f.Sort, strings.Join(store.TaskSorts, ", ")))
+		writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("query parameter sort=%q: want one of %s", clip(f.Sort), strings.Join(store.TaskSorts, ", ")))
 		return
 	}
 	if f.Status != "" && !slices.Contains(taskStatuses, f.Status) {
-		writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("status=%q: want one of %s", f.Status, strings.Join(taskStatuses, ", ")))
+		writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("query parameter status=%q: want one of %s", clip(f.Status), strings.Join(taskStatuses, ", ")))
+		return
+	}
+	if err := checkListFilter(f); err != nil {
+		writeProblem(w, r, http.StatusBadRequest, err.Error())
 		return
 	}
 	var ok bool
-	if f.Limit, ok = intParam(w, r, "limit", f.Limit, 1000); !ok {
+	if f.Limit, ok = intParam(w, r, "limit", f.Limit, 1, 1000); !ok {
 		return
 	}
-	if f.Offset, ok = intParam(w, r, "offset", 0, 1<<30); !ok {
+	if f.Offset, ok = intParam(w, r, "offset", 0, 0, 1<<30); !ok {
 		return
 	}
 	tasks, total, err := s.cfg.Store.ListTasks(r.Context(), f)
@@ -129,40 +171,79 @@ func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) {
 var taskStatuses = []string{core.TaskStatusPending, core.TaskStatusInProgress, core.TaskStatusComplete,
 	core.TaskStatusError, core.TaskStatusCancelled, core.TaskStatusResolvedManually}
 
-// intParam reads an optional integer query parameter in [0, max].
-func intParam(w http.ResponseWriter, r *http.Request, name string, def, max int) (int, bool) {
+// intParam reads an optional integer query parameter in [min, max].
+func intParam(w http.ResponseWriter, r *http.Request, name string, def, min, max int) (int, bool) {
 	v := r.URL.Query().Get(name)
 	if v == "" {
 		return def, true
 	}
 	n, err := strconv.Atoi(v)
-	if err != nil || n < 0 || n > max {
-		writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("query parameter %s=%q must be an integer from 0 to %d", name, v, max))
+	if err != nil || n < min || n > max {
+		writeProblem(w, r, http.StatusBadRequest, fmt.Sprintf("query parameter %s=%q must be an integer from %d to %d", name, clip(v), min, max))
 		return 0, false
 	}
 	return n, true
+}
+
+// checkListFilter applies the rules of template names, versions and tags
+// to GET /tasks' filters.
+func checkListFilter(f store.TaskFilter) error {
+	if f.Namespace != "" {
+		if err := checkIdent("query parameter namespace", f.Namespace); err != nil {
+			return err
+		}
+	}
+	if f.Name != "" {
+		if err := checkIdent("query parameter name", f.Name); err != nil {
+			return err
+		}
+	}
+	if f.Version != "" {
+		if err := checkVersion("query parameter version", f.Version); err != nil {
+			return err
+		}
+	}
+	if len(f.Tags) > maxTags {
+		return fmt.Errorf("query parameter tags names %d tags; the limit is %d", len(f.Tags), maxTags)
+	}
+	for _, tag := range f.Tags {
+		if err := checkTag("query parameter tags: tag", tag); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // errTooLarge marks a body over the limit, which is a 413, not a 400.
 var errTooLarge = errors.New("request body too large")
 
 // decode reads one JSON object into v, refusing unknown fields, trailing
-// data and bodies over the limit, with a message naming the problem.
+// data, any other JSON value than an object and bodies over the limit, with
+// a message naming the problem.
 func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.cfg.MaxBody))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return fmt.Errorf("%w: the limit is %d bytes", errTooLarge, tooLarge.Limit)
+	case err != nil:
+		return fmt.Errorf("reading the request body: %v", err)
+	}
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) > 0 && trimmed[0] != '{' {
+		return errors.New("malformed request: the body must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
+	err = dec.Decode(v)
 	var syntax *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
-	var tooLarge *http.MaxBytesError
 	switch {
 	case err == nil:
 		if dec.More() {
 			return errors.New("malformed JSON: the body holds more than one JSON value")
 		}
 		return nil
-	case errors.As(err, &tooLarge):
-		return fmt.Errorf("%w: the limit is %d bytes", errTooLarge, tooLarge.Limit)
 	case errors.Is(err, io.EOF):
 		return errors.New("malformed JSON: the request body is empty")
 	case errors.As(err, &syntax):

@@ -17,6 +17,8 @@ import (
 	"github.com/knadh/koanf/parsers/yaml"
 	"github.com/knadh/koanf/providers/file"
 	"github.com/knadh/koanf/v2"
+
+	"github.com/tasker-systems/tasker/core/auth"
 )
 
 // Config is everything `tasker serve` can be told. Keys are the koanf tags,
@@ -32,6 +34,25 @@ type Config struct {
 	Log          Log     `koanf:"log"`
 	Engine       Engine  `koanf:"engine"`
 	Plugins      Plugins `koanf:"plugins"`
+	API          API     `koanf:"api"`
+	Health       Health  `koanf:"health"`
+	// Auth turns authentication on when it holds a JWT key or an API key.
+	Auth auth.Config `koanf:"auth"`
+	// InsecureNoAuth lets serve listen on a non-loopback address without authentication.
+	InsecureNoAuth bool `koanf:"insecure_no_auth"`
+}
+
+// API configures the REST API.
+type API struct {
+	MaxBodyBytes int64 `koanf:"max_body_bytes"` // request body limit
+}
+
+// Health configures the health endpoints.
+type Health struct {
+	// StatusRequiresAuth makes health/status need tasker.health_status:index
+	// when authentication is on (live and ready never need it).
+	StatusRequiresAuth bool          `koanf:"status_requires_auth"`
+	StatusCache        time.Duration `koanf:"status_cache"` // how long health/status is reused
 }
 
 // Log configures logging.
@@ -63,6 +84,9 @@ func Defaults() Config {
 		Log:     Log{Format: "auto", Level: "info"},
 		Engine:  Engine{Workers: 4, Lease: 30 * time.Second, StepTimeout: 5 * time.Minute},
 		Plugins: Plugins{StartTimeout: 10 * time.Second, MaxPayloadBytes: 4 << 20},
+		API:     API{MaxBodyBytes: 1 << 20},
+		Health:  Health{StatusRequiresAuth: true, StatusCache: 15 * time.Second},
+		Auth:    auth.Config{JWT: auth.JWTConfig{PermissionsClaim: "permissions", RolesClaim: "roles"}},
 	}
 }
 
@@ -93,11 +117,13 @@ func Load(src Sources) (Config, error) {
 	}
 	envKeys := map[string]string{}
 	for key := range known {
-		envKeys["TASKER_"+strings.ToUpper(strings.ReplaceAll(key, ".", "_"))] = key
+		if !fileOnly[key] {
+			envKeys["TASKER_"+strings.ToUpper(strings.ReplaceAll(key, ".", "_"))] = key
+		}
 	}
 	for _, kv := range src.Env {
 		name, value, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, "TASKER_") {
+		if !strings.HasPrefix(name, "TASKER_") || clientEnv[name] {
 			continue
 		}
 		key, ok := envKeys[name]
@@ -109,7 +135,7 @@ func Load(src Sources) (Config, error) {
 		}
 	}
 	for key, value := range src.Flags {
-		if !known[key] {
+		if !known[key] || fileOnly[key] {
 			return Config{}, fmt.Errorf("flag for unknown setting %q", key) // a programming error in the CLI
 		}
 		if err := k.Set(key, value); err != nil {
@@ -130,6 +156,15 @@ func Load(src Sources) (Config, error) {
 	}
 	return cfg, cfg.Validate()
 }
+
+// clientEnv are TASKER_* variables of the command-line client (the server
+// it talks to and its token), not settings of serve; they may be set in the
+// same shell, so serve ignores them.
+var clientEnv = map[string]bool{"TASKER_SERVER": true, "TASKER_TOKEN": true}
+
+// fileOnly are keys whose values are lists or maps of structured entries:
+// only the YAML file can hold them.
+var fileOnly = map[string]bool{"auth.roles": true, "auth.api_keys": true}
 
 // Validate reports every setting that cannot work.
 func (c Config) Validate() error {
@@ -152,6 +187,15 @@ func (c Config) Validate() error {
 	if c.Plugins.CallTimeout < 0 {
 		errs = append(errs, fmt.Errorf("plugins.call_timeout is %s; it must not be negative", c.Plugins.CallTimeout))
 	}
+	if c.API.MaxBodyBytes < 1024 {
+		errs = append(errs, fmt.Errorf("api.max_body_bytes is %d; it must be at least 1024", c.API.MaxBodyBytes))
+	}
+	if c.Health.StatusCache < 0 {
+		errs = append(errs, fmt.Errorf("health.status_cache is %s; it must not be negative", c.Health.StatusCache))
+	}
+	if err := c.Auth.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	switch c.Log.Format {
 	case "auto", "text", "json":
 	default:
@@ -160,12 +204,18 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// keys lists the dotted keys of a config struct type.
+// keys lists the dotted keys of a config struct type. A map field (such as
+// auth.roles) is listed by its own key; its entries, whose names the user
+// chooses, are accepted by checkKeys under it.
 func keys(t reflect.Type, prefix string) map[string]bool {
 	out := map[string]bool{}
 	for i := range t.NumField() {
 		f := t.Field(i)
 		key := prefix + f.Tag.Get("koanf")
+		if f.Type.Kind() == reflect.Map {
+			out[key] = true
+			continue
+		}
 		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeOf(time.Duration(0)) {
 			for k := range keys(f.Type, key+".") {
 				out[k] = true
@@ -180,7 +230,7 @@ func keys(t reflect.Type, prefix string) map[string]bool {
 func checkKeys(got []string, known map[string]bool, where string) error {
 	var unknown []string
 	for _, k := range got {
-		if !known[k] {
+		if !known[k] && !underMap(k, known) {
 			unknown = append(unknown, k)
 		}
 	}
@@ -189,6 +239,36 @@ func checkKeys(got []string, known map[string]bool, where string) error {
 	}
 	sort.Strings(unknown)
 	return fmt.Errorf("%s: unknown settings %s (known: %s)", where, strings.Join(unknown, ", "), strings.Join(sortedKeys(known), ", "))
+}
+
+// underMap reports whether k is an entry of a map-valued key (auth.roles.ops).
+func underMap(k string, known map[string]bool) bool {
+	for i := strings.LastIndex(k, "."); i > 0; i = strings.LastIndex(k[:i], ".") {
+		if known[k[:i]] && mapKeys[k[:i]] {
+			return true
+		}
+	}
+	return false
+}
+
+// mapKeys are the keys whose values are maps with names of the user's choosing.
+var mapKeys = mapFields(reflect.TypeOf(Config{}), "")
+
+func mapFields(t reflect.Type, prefix string) map[string]bool {
+	out := map[string]bool{}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		key := prefix + f.Tag.Get("koanf")
+		switch {
+		case f.Type.Kind() == reflect.Map:
+			out[key] = true
+		case f.Type.Kind() == reflect.Struct:
+			for k := range mapFields(f.Type, key+".") {
+				out[k] = true
+			}
+		}
+	}
+	return out
 }
 
 func sortedKeys[V any](m map[string]V) []string {

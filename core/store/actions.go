@@ -27,10 +27,16 @@ var (
 // database, names the task or step and its state.
 var ErrConflict = errors.New("not allowed in its current state")
 
+// ErrInvalid is returned (wrapped) when the database refuses a value given
+// to an update (a retry_limit below 1, inputs that are not a JSON object);
+// the API validates these first, so only other callers meet it.
+var ErrInvalid = errors.New("invalid value")
+
 // PostgreSQL error codes the operator actions raise.
 const (
 	codeNoDataFound    = "P0002"
 	codeCheckViolation = "23514"
+	codeInvalidParam   = "22023"
 )
 
 // actionError is a refused operator action: the database's message, which
@@ -46,7 +52,7 @@ func (e *actionError) Error() string   { return e.msg }
 func (e *actionError) Unwrap() []error { return []error{e.kind, e.pg} }
 
 // mapActionError turns the refusals of the operator functions into errors
-// wrapping core.ErrNotFound or ErrConflict; others get op as context.
+// wrapping core.ErrNotFound, ErrConflict or ErrInvalid; others get op as context.
 func mapActionError(op string, err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
@@ -55,6 +61,8 @@ func mapActionError(op string, err error) error {
 			return &actionError{msg: pgErr.Message, kind: core.ErrNotFound, pg: pgErr}
 		case codeCheckViolation:
 			return &actionError{msg: pgErr.Message, kind: ErrConflict, pg: pgErr}
+		case codeInvalidParam:
+			return &actionError{msg: pgErr.Message, kind: ErrInvalid, pg: pgErr}
 		}
 	}
 	return fmt.Errorf("%s: %w", op, err)

@@ -120,11 +120,11 @@ func (s *Store) ClaimSteps(ctx context.Context, owner string, limit int, lease t
 	}
 	steps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (core.StepRequest, error) {
 		var r core.StepRequest
-		var cfg, deps []byte
+		var cfg, deps, inputs []byte
 		var timeoutMS *int64
 		var version *string
 		err := row.Scan(&r.StepID, &r.TaskID, &r.StepName, &r.Handler, &version, &cfg, &r.Attempt, &timeoutMS, &r.Namespace,
-			&r.TaskName, &r.TaskVersion, &r.Context, &deps)
+			&r.TaskName, &r.TaskVersion, &r.Context, &deps, &inputs)
 		if err != nil {
 			return r, err
 		}
@@ -133,6 +133,7 @@ func (s *Store) ClaimSteps(ctx context.Context, owner string, limit int, lease t
 			r.Timeout = time.Duration(*timeoutMS) * time.Millisecond
 		}
 		r.HandlerConfig = cfg
+		r.Inputs = inputs
 		if err := json.Unmarshal(deps, &r.DependencyResults); err != nil {
 			return r, fmt.Errorf("decode dependency results of step %d: %w", r.StepID, err)
 		}
@@ -307,11 +308,11 @@ func (s *Store) steps(ctx context.Context, taskID int64, stepID *int64) ([]core.
 	}
 	steps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (core.Step, error) {
 		var st core.Step
-		var results []byte
+		var results, inputs []byte
 		err := row.Scan(&st.StepID, &st.TaskID, &st.Name, &st.Handler, &st.Status, &st.Attempts, &st.RetryLimit,
 			&st.Retryable, &st.DependsOn, &st.Children, &results, &st.LastError, &st.NextAttemptAt,
-			&st.CreatedAt, &st.UpdatedAt, &st.CompletedAt)
-		st.Results = results
+			&st.CreatedAt, &st.UpdatedAt, &st.CompletedAt, &inputs)
+		st.Results, st.Inputs = results, inputs
 		return st, err
 	})
 	if err != nil {

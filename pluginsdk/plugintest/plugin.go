@@ -176,6 +176,7 @@ func (p *Plugin) Execute(ctx context.Context, handler string, req Request) Resul
 		ContextJson:           in.Context,
 		HandlerConfigJson:     in.HandlerConfig,
 		DependencyResultsJson: deps,
+		InputsJson:            in.Inputs,
 	})
 	if err != nil {
 		if ctxErr := ctx.Err(); ctxErr != nil {

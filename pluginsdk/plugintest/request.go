@@ -15,7 +15,7 @@ import (
 // NewRequest and the With methods. A Request is a value: each With method
 // returns a modified copy, so a base request can be shared between cases.
 //
-// Values given to WithContext, WithConfig and WithResult are encoded with
+// Values given to WithContext, WithConfig, WithInputs and WithResult are encoded with
 // encoding/json when they are given (pass a json.RawMessage for JSON text,
 // or a Result to feed a step's results to the next one; a plain string
 // becomes a JSON string). A value that cannot be encoded fails the test
@@ -25,20 +25,20 @@ type Request struct {
 	taskID, stepID                   int64
 	namespace, taskName, taskVersion string
 	attempt                          int
-	context, config                  json.RawMessage
+	context, config, inputs          json.RawMessage
 	results                          map[string]json.RawMessage
 	errs                             []error
 }
 
 // NewRequest returns a request for the first attempt of the step named
-// step, with a null context and handler_config, no dependency results,
+// step, with a null context, handler_config and inputs, no dependency results,
 // task and step IDs 1 and the task template default/test 1.0.0.
 func NewRequest(step string) Request {
 	return Request{
 		step: step, taskID: 1, stepID: 1,
 		namespace: "default", taskName: "test", taskVersion: "1.0.0",
 		attempt: 1,
-		context: json.RawMessage("null"), config: json.RawMessage("null"),
+		context: json.RawMessage("null"), config: json.RawMessage("null"), inputs: json.RawMessage("null"),
 	}
 }
 
@@ -51,6 +51,13 @@ func (r Request) WithContext(v any) Request {
 // WithConfig sets the step template's handler_config to v, JSON-encoded.
 func (r Request) WithConfig(v any) Request {
 	r.config, r.errs = encode(r.errs, "WithConfig", v)
+	return r
+}
+
+// WithInputs sets the step's inputs (what an operator sets with a PATCH of
+// the step) to v, JSON-encoded; the host sends an object.
+func (r Request) WithInputs(v any) Request {
+	r.inputs, r.errs = encode(r.errs, "WithInputs", v)
 	return r
 }
 
@@ -105,6 +112,7 @@ func (r Request) SDK(t testing.TB, handler string) pluginsdk.Request {
 		Context:           slices.Clone(r.context),
 		HandlerConfig:     slices.Clone(r.config),
 		DependencyResults: deps,
+		Inputs:            slices.Clone(r.inputs),
 	}
 }
 

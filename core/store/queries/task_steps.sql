@@ -9,7 +9,7 @@ select s.step_id, s.task_id, s.name, s.handler, s.status, s.attempts, s.retry_li
                       where e.from_step_id = s.step_id order by c.step_id), '{}'),
        s.results, s.last_error,
        case when s.status = 'waiting_for_retry' then s.next_attempt_at end,
-       s.created_at, s.updated_at, s.completed_at
+       s.created_at, s.updated_at, s.completed_at, s.inputs
 from tasker.workflow_steps s
 where s.task_id = $1 and ($2::bigint is null or s.step_id = $2)
 order by s.step_id

@@ -313,8 +313,11 @@ type ExecuteRequest struct {
 	HandlerConfigJson []byte `protobuf:"bytes,10,opt,name=handler_config_json,json=handlerConfigJson,proto3" json:"handler_config_json,omitempty"`
 	// Results of the steps this one depends on, keyed by step name.
 	DependencyResultsJson map[string][]byte `protobuf:"bytes,11,rep,name=dependency_results_json,json=dependencyResultsJson,proto3" json:"dependency_results_json,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// The step's inputs, set by an operator through the API (PATCH of the
+	// step), as a JSON object; empty when the step has none.
+	InputsJson    []byte `protobuf:"bytes,12,opt,name=inputs_json,json=inputsJson,proto3" json:"inputs_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExecuteRequest) Reset() {
@@ -420,6 +423,13 @@ func (x *ExecuteRequest) GetHandlerConfigJson() []byte {
 func (x *ExecuteRequest) GetDependencyResultsJson() map[string][]byte {
 	if x != nil {
 		return x.DependencyResultsJson
+	}
+	return nil
+}
+
+func (x *ExecuteRequest) GetInputsJson() []byte {
+	if x != nil {
+		return x.InputsJson
 	}
 	return nil
 }
@@ -557,7 +567,7 @@ const file_tasker_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x0fmax_concurrency\x18\x03 \x01(\x05R\x0emaxConcurrency\";\n" +
 	"\bTemplate\x12\x1b\n" +
 	"\tfile_name\x18\x01 \x01(\tR\bfileName\x12\x12\n" +
-	"\x04yaml\x18\x02 \x01(\fR\x04yaml\"\x83\x04\n" +
+	"\x04yaml\x18\x02 \x01(\fR\x04yaml\"\xa4\x04\n" +
 	"\x0eExecuteRequest\x12\x17\n" +
 	"\atask_id\x18\x01 \x01(\x03R\x06taskId\x12\x17\n" +
 	"\astep_id\x18\x02 \x01(\x03R\x06stepId\x12\x1b\n" +
@@ -570,7 +580,9 @@ const file_tasker_plugin_v1_plugin_proto_rawDesc = "" +
 	"\fcontext_json\x18\t \x01(\fR\vcontextJson\x12.\n" +
 	"\x13handler_config_json\x18\n" +
 	" \x01(\fR\x11handlerConfigJson\x12s\n" +
-	"\x17dependency_results_json\x18\v \x03(\v2;.tasker.plugin.v1.ExecuteRequest.DependencyResultsJsonEntryR\x15dependencyResultsJson\x1aH\n" +
+	"\x17dependency_results_json\x18\v \x03(\v2;.tasker.plugin.v1.ExecuteRequest.DependencyResultsJsonEntryR\x15dependencyResultsJson\x12\x1f\n" +
+	"\vinputs_json\x18\f \x01(\fR\n" +
+	"inputsJson\x1aH\n" +
 	"\x1aDependencyResultsJsonEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"g\n" +
