@@ -6,26 +6,33 @@ GOOS        := $(shell $(GO) env GOOS)
 GOARCH      := $(shell $(GO) env GOARCH)
 BIN         := bin
 TOOLS       := $(CURDIR)/$(BIN)/tools
-BUNDLE      := embeddb/bundle/postgres-$(GOOS)-$(GOARCH).txz
+BUNDLE      := embeddb/bundle/$(GOOS)-$(GOARCH)/postgres-$(GOOS)-$(GOARCH).txz
+# Platforms a release ships, each binary embedding its own PostgreSQL bundle.
+PLATFORMS   := linux-amd64 linux-arm64 darwin-amd64 darwin-arm64
 VERSION     ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT      ?= $(shell git rev-parse --verify --quiet HEAD 2>/dev/null || echo unknown)
 DATE        ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 LDFLAGS     := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.date=$(DATE)
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GORELEASER  := github.com/goreleaser/goreleaser/v2@v2.15.1
 
 # Example plugins: <directory under examples/>:<plugin name>:<version>.
 EXAMPLE_PLUGINS := orders:orders:1.0.0 patterns:patterns:1.0.0 apiintegration:apiintegration:1.0.0
 
-.PHONY: all build bundle tasker plugins test lint bench demo proto clean
+.PHONY: all build bundle bundles tasker plugins test lint bench demo proto release-check release-snapshot goreleaser clean
 
 all: build
 
 ## build: the tasker binary (PostgreSQL embedded) and the example plugins
 build: tasker plugins
 
-## bundle: fetch, verify and repack the PostgreSQL binaries that tasker embeds
+## bundle: fetch, verify and repack the PostgreSQL binaries that tasker embeds (this platform's)
 bundle:
 	@embeddb/mkbundle.sh embeddb/bundle
+
+## bundles: the PostgreSQL bundles of every release platform (embeddb/bundle/<os>-<arch>/)
+bundles:
+	@embeddb/mkbundle.sh embeddb/bundle $(PLATFORMS)
 
 tasker: bundle
 	$(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/tasker .
@@ -39,7 +46,8 @@ plugins:
 	done
 
 ## test: vet, staticcheck and every test, on real PostgreSQL and real plugin processes
-test: build lint
+## (goreleaser too: a test builds a linux/amd64 release snapshot and checks its packages)
+test: build lint goreleaser
 	$(GO) test -count=1 -timeout 30m ./...
 
 lint: $(TOOLS)/staticcheck
@@ -58,9 +66,25 @@ bench: bundle
 demo: build
 	$(GO) run ./examples/demo --tasker $(BIN)/tasker --plugins-dir $(BIN)/plugins --templates-dir examples/templates
 
+## release-check: validate .goreleaser.yaml
+release-check: goreleaser
+	$(TOOLS)/goreleaser check
+
+## release-snapshot: build every release artefact locally into dist/ (archives, deb, rpm, checksums), publishing nothing
+release-snapshot: bundles goreleaser
+	$(TOOLS)/goreleaser release --snapshot --clean
+
+# goreleaser compiles from the Go module proxy (a few minutes, once); the stamp
+# file records the version installed so a changed pin reinstalls it.
+goreleaser:
+	@if [ ! -x $(TOOLS)/goreleaser ] || [ "$$(cat $(TOOLS)/.goreleaser.version 2>/dev/null)" != "$(GORELEASER)" ]; then \
+		echo "installing $(GORELEASER) into $(TOOLS) (compiling it takes a few minutes)"; \
+		GOBIN=$(TOOLS) $(GO) install $(GORELEASER) && echo "$(GORELEASER)" >$(TOOLS)/.goreleaser.version; \
+	fi
+
 ## proto: regenerate the plugin protocol's Go code (tools installed into bin/tools)
 proto:
 	pluginsdk/proto/gen.sh
 
 clean:
-	rm -rf $(BIN) embeddb/bundle/postgres-*
+	rm -rf $(BIN) dist embeddb/bundle/*/postgres-* embeddb/bundle/postgres-*

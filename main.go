@@ -23,6 +23,8 @@ Usage:
   tasker plugins list [flags]       launch each plugin of a directory and say whether serve would load it
                                     (--plugins-dir, default ./plugins; --json)
   tasker plugins inspect <file>     launch one plugin executable and print its handlers and templates (--json)
+  tasker db backup --out FILE       back up tasker's tables while it serves; 'db restore FILE' restores
+                                    into a data dir or database it does not serve; 'db verify FILE'
   tasker auth new-key --name NAME   make an API key (--permission P, --role R; repeatable): prints the key
                                     once, and the auth.api_keys entry for tasker.yaml (only its SHA-256)
 
@@ -68,6 +70,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runStepCmd(args[1:], stdout, stderr)
 	case "handlers":
 		return runHandlersCmd(args[1:], stdout, stderr)
+	case "db":
+		return runDB(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return 0

@@ -8,19 +8,22 @@ import (
 	"github.com/tasker-systems/tasker/embeddb"
 )
 
-// Stamped by the release build with -ldflags "-X main.version=... -X main.commit=... -X main.date=...".
+// Stamped by the release build (Makefile, .goreleaser.yaml) with
+// -ldflags "-X main.version=... -X main.commit=... -X main.date=...".
 var (
 	version = ""
 	commit  = ""
 	date    = ""
 )
 
-// versionString falls back to the module's build info when the binary was
-// built with plain go build.
-func versionString() string {
-	v, c, d := version, commit, date
+// buildVersion returns the stamped version, commit and date, falling back to
+// the module's build info when the binary was built with plain go build:
+// the module version (go install pkg@version) and the VCS revision and time
+// (go build in a git checkout, unless -buildvcs=false).
+func buildVersion() (v, c, d string) {
+	v, c, d = version, commit, date
 	if info, ok := debug.ReadBuildInfo(); ok {
-		if v == "" {
+		if v == "" && info.Main.Version != "" {
 			v = info.Main.Version
 		}
 		for _, s := range info.Settings {
@@ -35,6 +38,11 @@ func versionString() string {
 	if v == "" {
 		v = "(devel)"
 	}
+	return v, c, d
+}
+
+func versionString() string {
+	v, c, d := buildVersion()
 	pg, ok := embeddb.BundleInfo()
 	if !ok {
 		pg = "not embedded"

@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"crypto/rand"
 	"crypto/sha256"
-	"embed"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,11 +17,10 @@ import (
 	"github.com/xi2/xz"
 )
 
-// The "all:" prefix keeps the committed .gitignore in the pattern, so the
-// package compiles on a fresh clone that has no bundle yet.
-//
-//go:embed all:bundle
-var bundleFS embed.FS
+// bundleFS holds bundle/<goos>-<goarch>/ for the platform being built and
+// nothing else: each bundle_<goos>_<goarch>.go embeds its own folder, so a
+// release binary carries one PostgreSQL, not all of them. Platforms without a
+// bundle get an empty bundleFS (bundle_other.go).
 
 // completeMarker is written last into an extracted tree; a tree without it is
 // the remains of an interrupted extraction and is never used.
@@ -35,7 +33,12 @@ type bundle struct {
 	sha256  string // hex, from the .sha256 file next to the archive
 }
 
-func bundleName() string { return "postgres-" + runtime.GOOS + "-" + runtime.GOARCH }
+func bundleName() string { return "postgres-" + platform() }
+
+func platform() string { return runtime.GOOS + "-" + runtime.GOARCH }
+
+// bundlePath is where a file of this platform's bundle sits in bundleFS.
+func bundlePath(file string) string { return "bundle/" + platform() + "/" + file }
 
 // BundleInfo reports the PostgreSQL version embedded in this binary; ok is
 // false when the binary was built without the bundle (a plain `go build`).
@@ -49,13 +52,17 @@ func BundleInfo() (version string, ok bool) {
 
 func loadBundle() (bundle, error) {
 	name := bundleName()
+	if !bundleSupported {
+		return bundle{}, fmt.Errorf("tasker has no embedded PostgreSQL for %s: "+
+			"point it at an external PostgreSQL with --database-url (or database_url in tasker.yaml)", platform())
+	}
 	missing := fmt.Errorf("this tasker binary was built without the PostgreSQL bundle (%s.txz): "+
 		"run `make build` to build it with embedded PostgreSQL, or use --database-url", name)
-	if _, err := fs.Stat(bundleFS, "bundle/"+name+".txz"); err != nil {
+	if _, err := fs.Stat(bundleFS, bundlePath(name+".txz")); err != nil {
 		return bundle{}, missing
 	}
-	version, err1 := bundleFS.ReadFile("bundle/" + name + ".version")
-	sum, err2 := bundleFS.ReadFile("bundle/" + name + ".txz.sha256")
+	version, err1 := bundleFS.ReadFile(bundlePath(name + ".version"))
+	sum, err2 := bundleFS.ReadFile(bundlePath(name + ".txz.sha256"))
 	if err1 != nil || err2 != nil {
 		return bundle{}, missing
 	}
@@ -77,7 +84,7 @@ func (b bundle) display() string { return strings.TrimSuffix(b.version, ".0") }
 func (b bundle) dirName() string { return b.version + "-" + b.sha256[:12] }
 
 func (b bundle) open() (fs.File, error) {
-	f, err := bundleFS.Open("bundle/" + b.name + ".txz")
+	f, err := bundleFS.Open(bundlePath(b.name + ".txz"))
 	if err != nil {
 		return nil, fmt.Errorf("open embedded PostgreSQL bundle: %w", err)
 	}

@@ -219,8 +219,9 @@ func checkDataDir(pgDir, major string) (fresh bool, err error) {
 	}
 	if have := strings.TrimSpace(string(raw)); have != major {
 		return false, fmt.Errorf("embedded PostgreSQL: data directory %s was created by PostgreSQL %s; this tasker embeds PostgreSQL %s. "+
-			"Keep your data: upgrade it with pg_upgrade (PostgreSQL %s binaries) or start an older tasker that embeds PostgreSQL %s",
-			pgDir, have, major, major, have)
+			"Nothing was changed. To move the data: 'tasker db backup' with the older tasker that embeds PostgreSQL %s, "+
+			"then 'tasker db restore' with this one into a new --data-dir (docs/OPERATIONS.md); or upgrade it with pg_upgrade (PostgreSQL %s binaries)",
+			pgDir, have, major, have, major)
 	}
 	return false, nil
 }

@@ -256,6 +256,7 @@ func TestOtherMajorVersionIsRefusedAndKept(t *testing.T) {
 	require.Contains(t, err.Error(), "PostgreSQL 17")
 	require.Contains(t, err.Error(), "PostgreSQL 18")
 	require.Contains(t, err.Error(), "pg_upgrade")
+	require.Contains(t, err.Error(), "tasker db backup", "the message says how to move the data")
 	got, err := os.ReadFile(filepath.Join(pg, "marker"))
 	require.NoError(t, err)
 	require.Equal(t, "precious", string(got))

@@ -1,0 +1,1 @@
+select rolsuper from pg_roles where rolname = current_user

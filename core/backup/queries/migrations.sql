@@ -1,0 +1,1 @@
+select version, name, coalesce(checksum, '') from tasker.schema_migrations order by version
