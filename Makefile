@@ -17,9 +17,9 @@ STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GORELEASER  := github.com/goreleaser/goreleaser/v2@v2.15.1
 
 # Example plugins: <directory under examples/>:<plugin name>:<version>.
-EXAMPLE_PLUGINS := orders:orders:1.0.0 patterns:patterns:1.0.0 apiintegration:apiintegration:1.0.0
+EXAMPLE_PLUGINS := orders:orders:1.0.0 patterns:patterns:1.0.0 apiintegration:apiintegration:1.0.0 bench:bench:1.0.0
 
-.PHONY: all build bundle bundles tasker plugins test lint bench demo proto release-check release-snapshot goreleaser clean
+.PHONY: all build bundle bundles tasker plugins test lint bench bench-go demo proto release-check release-snapshot goreleaser clean
 
 all: build
 
@@ -58,8 +58,16 @@ lint: $(TOOLS)/staticcheck
 $(TOOLS)/staticcheck:
 	GOBIN=$(TOOLS) $(GO) install $(STATICCHECK)
 
-## bench: Go benchmarks against the embedded PostgreSQL (figures to compare as ratios)
-bench: bundle
+## bench: start a real tasker (embedded PostgreSQL, the no-op plugin examples/bench) and run every
+## scenario of `tasker bench` against it; writes docs/BENCHMARKS.md and docs/benchmarks.json.
+## BENCH_FLAGS adds flags, e.g. BENCH_FLAGS='--runs 1 --burn-tasks 1000' for a short run.
+BENCH_FLAGS ?=
+bench: build
+	$(BIN)/tasker bench --launch --plugins-dir $(BIN)/plugins --runs 3 \
+		--markdown docs/BENCHMARKS.md --json docs/benchmarks.json $(BENCH_FLAGS)
+
+## bench-go: Go benchmarks against the embedded PostgreSQL (figures to compare as ratios)
+bench-go: bundle
 	$(GO) test -run '^$$' -bench . -benchtime 3000x -count 5 ./core/store/
 
 ## demo: build, start tasker with the example plugins and run example workflows

@@ -48,7 +48,7 @@ const exitCodesHelp = `Exit status:
   0 success                                     4 authentication or permission refused (401, 403)
   1 failed otherwise (5xx, unexpected answer)   5 refused by the server's rules (400, 409, 413, 422)
   2 usage error (flags, arguments, JSON)        6 cannot reach the server (refused, DNS, timeout)
-  3 not found (404)                             7 --wait ended with the task in error or cancelled
+  3 not found (404)                             7 --wait or watch: the task ended in error or cancelled
 `
 
 // cliStdin is what "-" reads (--context -, --results -); tests replace it.

@@ -17,6 +17,7 @@ Commands:
   create --name N [flags]   create a task from a template; --wait follows it until it finishes
   list [flags]              list tasks, newest first (--status, --namespace, --name, --tag, --limit ...)
   show ID                   a task and its steps
+  watch ID                  follow a task's events live until it finishes (exit 7: error or cancelled)
   cancel ID [--reason R]    cancel a task: its unfinished steps are cancelled
   retry ID [--reason R]     retry a failed or cancelled task
 
@@ -24,7 +25,7 @@ Commands:
 
 func runTaskCmd(args []string, stdout, stderr io.Writer) int {
 	return runGroup("task", taskUsage, map[string]func([]string, io.Writer, io.Writer) int{
-		"create": taskCreate, "list": taskList, "show": taskShow, "cancel": taskCancel, "retry": taskRetry,
+		"create": taskCreate, "list": taskList, "show": taskShow, "watch": taskWatch, "cancel": taskCancel, "retry": taskRetry,
 	}, args, stdout, stderr)
 }
 

@@ -25,6 +25,8 @@ Usage:
   tasker plugins inspect <file>     launch one plugin executable and print its handlers and templates (--json)
   tasker db backup --out FILE       back up tasker's tables while it serves; 'db restore FILE' restores
                                     into a data dir or database it does not serve; 'db verify FILE'
+  tasker bench [flags]              measure a tasker with the scenarios of docs/BENCHMARKS.md (--launch starts
+                                    its own; --server URL drives a running one; writes --markdown, --json)
   tasker auth new-key --name NAME   make an API key (--permission P, --role R; repeatable): prints the key
                                     once, and the auth.api_keys entry for tasker.yaml (only its SHA-256)
 
@@ -72,6 +74,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runHandlersCmd(args[1:], stdout, stderr)
 	case "db":
 		return runDB(args[1:], stdout, stderr)
+	case "bench":
+		return runBench(args[1:], stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return 0

@@ -23,8 +23,10 @@ import (
 	"github.com/tasker-systems/tasker/core/auth"
 	"github.com/tasker-systems/tasker/core/config"
 	"github.com/tasker-systems/tasker/core/engine"
+	"github.com/tasker-systems/tasker/core/events"
 	"github.com/tasker-systems/tasker/core/registry"
 	"github.com/tasker-systems/tasker/core/store"
+	"github.com/tasker-systems/tasker/core/telemetry"
 	"github.com/tasker-systems/tasker/embeddb"
 	"github.com/tasker-systems/tasker/plugins"
 	"github.com/tasker-systems/tasker/sql"
@@ -86,7 +88,37 @@ func serve(o config.Config, stderr io.Writer) error {
 		log.Info("using external PostgreSQL; the embedded one is not started")
 	}
 
-	pool, err := pgxpool.New(ctx, dbURL)
+	// Tracing from the standard OTEL_* variables; off (and the global
+	// tracer a no-op) unless they ask for it.
+	shutdownTracing, err := telemetry.Setup(ctx, os.Getenv, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(flushCtx); err != nil {
+			log.Warn("flushing traces failed", "error", err)
+		}
+	}()
+	prom, err := telemetry.NewPrometheus()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = prom.Provider.Shutdown(context.Background()) }()
+	metrics, err := telemetry.NewMetrics(prom.Provider)
+	if err != nil {
+		return err
+	}
+
+	poolConfig, err := pgxpool.ParseConfig(dbURL)
+	if err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	if tracer := telemetry.PgxTracer(); tracer != nil {
+		poolConfig.ConnConfig.Tracer = tracer // SQL spans, only inside a traced task or request
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, poolConfig)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
@@ -99,6 +131,7 @@ func serve(o config.Config, stderr io.Writer) error {
 	host := plugins.NewHostWithOptions(log.With("component", "plugins"), pluginsDir, plugins.Options{
 		RequireChecksums: o.Plugins.RequireChecksums, StartTimeout: o.Plugins.StartTimeout,
 		CallTimeout: o.Plugins.CallTimeout, MaxPayloadBytes: o.Plugins.MaxPayloadBytes,
+		Events: pluginEvents(store.New(pool), log),
 	})
 	defer func() {
 		host.Close()
@@ -115,10 +148,25 @@ func serve(o config.Config, stderr io.Writer) error {
 		if err := reg.AddHandlers(p.Name, p.Version, host.PluginHandlers(p.Name, p.Version)); err != nil {
 			return err
 		}
+		publishHandlers(ctx, store.New(pool), log, p.Name, p.Version, p.Handlers)
 	}
 	st := store.New(pool)
 	eng := engine.New(st, reg, log, engine.Config{Workers: o.Engine.Workers, Lease: o.Engine.Lease,
-		StepTimeout: o.Engine.StepTimeout, NoListen: o.Engine.NoListen})
+		StepTimeout: o.Engine.StepTimeout, NoListen: o.Engine.NoListen, Metrics: metrics})
+	if err := metrics.ObserveReady(time.Second, st.ReadySteps); err != nil {
+		return err
+	}
+	if err := metrics.ObservePlugins(func() int64 {
+		var n int64
+		for _, p := range host.Plugins() {
+			if p.Healthy {
+				n++
+			}
+		}
+		return n
+	}); err != nil {
+		return err
+	}
 
 	templatesDir, required := defaultDir(o.TemplatesDir, "templates")
 	fileTemplates, err := core.ReadTemplateDir(templatesDir, required)
@@ -132,10 +180,16 @@ func serve(o config.Config, stderr io.Writer) error {
 			"plugins_dir", pluginsDir, "templates_dir", templatesDir)
 	}
 
-	api := web.New(web.Config{Prefix: o.Prefix, Store: st, Tasks: eng, Logger: log, Registry: reg,
+	// The API's view of the webhooks (startEvents delivers to them).
+	webhooks, err := events.NewWebhooks(o.Events.Webhooks, st, log.With("component", "webhooks"))
+	if err != nil {
+		return err
+	}
+	api := web.New(web.Config{Prefix: o.Prefix, Store: st, Tasks: eng, Logger: log, Registry: reg, Webhooks: webhooks,
 		Wake: eng.Wake, Plugins: func() any { return host.Plugins() },
 		Auth: authn, StatusRequiresAuth: o.Health.StatusRequiresAuth,
-		StatusCacheTTL: o.Health.StatusCache, MaxBody: o.API.MaxBodyBytes})
+		StatusCacheTTL: o.Health.StatusCache, MaxBody: o.API.MaxBodyBytes, Metrics: prom.Handler,
+		MaxStreams: o.API.MaxStreams, NoListen: o.Engine.NoListen})
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.Listen, err)
@@ -147,6 +201,13 @@ func serve(o config.Config, stderr io.Writer) error {
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- eng.Run(engineCtx) }()
+	// Events: the dispatcher (log subscriber) and retention; stopped after the engine.
+	stopEvents, err := startEvents(ctx, st, log, o, host)
+	if err != nil {
+		stopEngine()
+		<-engineDone
+		return err
+	}
 
 	api.MarkReady()
 	log.Info("tasker is ready", "api", "http://"+ln.Addr().String()+"/"+strings.Trim(o.Prefix, "/"), "data_dir", dataDir)
@@ -163,6 +224,7 @@ wait:
 		case err := <-httpDone:
 			stopEngine()
 			<-engineDone
+			stopEvents()
 			return fmt.Errorf("http server: %w", err)
 		}
 	}
@@ -177,6 +239,7 @@ wait:
 	if err := <-engineDone; err != nil && !errors.Is(err, context.Canceled) {
 		log.Error("engine stopped with an error", "error", err)
 	}
+	stopEvents()
 	return nil
 }
 

@@ -34,6 +34,11 @@ type StepRequest struct {
 	// Inputs is the step's inputs as a JSON object, set by an operator
 	// (PATCH of the step); empty when the step has none.
 	Inputs json.RawMessage
+	// CorrelationID is the task's correlation id ("" when it has none).
+	CorrelationID string
+	// TraceParent is the task's W3C traceparent ("" when it has none): the
+	// parent of the attempt's span, so that a task is one trace.
+	TraceParent string
 }
 
 // Handler runs one step. It returns the step's results as JSON; an error

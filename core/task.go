@@ -56,6 +56,12 @@ type TaskRequest struct {
 	IdempotencyKey string `json:"idempotency_key"`
 	// BypassSteps names skippable steps to resolve without running them.
 	BypassSteps []string `json:"bypass_steps"`
+	// CorrelationID comes from the request's X-Correlation-ID header (or is
+	// generated), never from the body; empty leaves the task without one.
+	CorrelationID string `json:"-"`
+	// TraceParent is the W3C traceparent of the span that created the task,
+	// parent of every step attempt's span; empty when tracing is off.
+	TraceParent string `json:"-"`
 }
 
 // RequestError is a request that cannot be served as asked: the message
@@ -79,7 +85,10 @@ type Task struct {
 	CreatedAt    time.Time       `json:"created_at"`
 	UpdatedAt    time.Time       `json:"updated_at"`
 	CompletedAt  *time.Time      `json:"completed_at"`
-	Steps        []Step          `json:"workflow_steps,omitempty"`
+	// CorrelationID is the X-Correlation-ID of the request that created the
+	// task; null for tasks created without one.
+	CorrelationID *string `json:"correlation_id"`
+	Steps         []Step  `json:"workflow_steps,omitempty"`
 }
 
 // Step is one workflow step of a task.

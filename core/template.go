@@ -39,6 +39,8 @@ type Template struct {
 	// Identity decides when a request returns an existing task instead of a new one.
 	Identity Identity       `yaml:"identity" json:"identity,omitzero"`
 	Steps    []StepTemplate `yaml:"step_templates" json:"step_templates"`
+	// Events are custom events its handlers may publish (see docs/EVENTS.md).
+	Events []EventDeclaration `yaml:"events" json:"events,omitempty"`
 }
 
 // StepTemplate describes one step of a Template.
@@ -120,6 +122,7 @@ func (t *Template) Validate() error {
 	if err := t.Identity.validate(); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, t.validateEvents()...)
 	if len(t.Steps) == 0 {
 		errs = append(errs, errors.New("step_templates is empty: a template needs at least one step"))
 	}
@@ -266,8 +269,11 @@ func (t *Template) Definition() (json.RawMessage, string, error) {
 		}
 		steps = append(steps, d)
 	}
-	def, err := json.Marshal(map[string]any{"description": t.Description, "steps": steps,
-		"concurrent": t.Concurrent == nil || *t.Concurrent})
+	doc := map[string]any{"description": t.Description, "steps": steps, "concurrent": t.Concurrent == nil || *t.Concurrent}
+	if len(t.Events) > 0 { // only then, so that templates without events keep their digest
+		doc["events"] = t.Events
+	}
+	def, err := json.Marshal(doc)
 	if err != nil {
 		return nil, "", fmt.Errorf("template %s: encode definition: %w", t.Key(), err)
 	}

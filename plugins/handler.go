@@ -96,13 +96,16 @@ func (ph *pluginHandler) Execute(ctx context.Context, req core.StepRequest) (jso
 			p.label, ph.name, overLimit(n, opts.MaxPayloadBytes))}
 	}
 	if len(results) == 0 {
-		return json.RawMessage("null"), nil
+		results = []byte("null")
 	}
 	if !json.Valid(results) {
 		return nil, &core.StepError{
 			Kind:    core.Permanent,
 			Message: fmt.Sprintf("plugin %s: handler %q returned results that are not valid JSON", p.label, ph.name),
 		}
+	}
+	if err := publishEvents(ctx, p.label, ph.name, resp.GetEvents(), opts.MaxPayloadBytes); err != nil {
+		return nil, err
 	}
 	return json.RawMessage(results), nil
 }
@@ -222,4 +225,26 @@ func roundWait(d time.Duration) time.Duration {
 		unit = time.Second
 	}
 	return (d + unit - 1).Truncate(unit)
+}
+
+// publishEvents hands the custom events a handler published to the engine
+// (core.PublishEvent), which writes them with the step's completion.
+func publishEvents(ctx context.Context, label, handler string, events []*pluginv1.PublishedEvent, limit int) error {
+	size := 0
+	for _, e := range events {
+		payload := e.GetPayloadJson()
+		size += len(payload)
+		if size > limit {
+			return &core.StepError{Kind: core.Permanent, Message: fmt.Sprintf("plugin %s: the events published by handler %q are %s",
+				label, handler, overLimit(size, limit))}
+		}
+		if len(payload) > 0 && !json.Valid(payload) {
+			return &core.StepError{Kind: core.Permanent, Message: fmt.Sprintf("plugin %s: handler %q published event %q with a payload that is not valid JSON",
+				label, handler, e.GetName())}
+		}
+		if err := core.PublishEvent(ctx, e.GetName(), payload); err != nil && !errors.Is(err, core.ErrNoEventSink) {
+			return &core.StepError{Kind: core.Permanent, Message: fmt.Sprintf("plugin %s: handler %q: %v", label, handler, err)}
+		}
+	}
+	return nil
 }

@@ -36,6 +36,9 @@ type Info struct {
 	// Limits are the concurrency limits its handlers declare (see
 	// pluginsdk.Plugin.MaxConcurrency); handlers without one are absent.
 	Limits map[string]int `json:"limits,omitempty"`
+	// Subscriptions are the event subscriptions it declares, sorted by
+	// name (see Host.Subscribers).
+	Subscriptions []Subscription `json:"subscriptions,omitempty"`
 	// Restarts counts the times the host relaunched the plugin after its
 	// process exited unexpectedly.
 	Restarts int `json:"restarts"`
@@ -129,6 +132,8 @@ func (h *Host) Load(ctx context.Context) error {
 			attrs = append(attrs, slog.String("sha256", p.sum))
 		}
 		h.logger.Info(fmt.Sprintf("loaded plugin %s", p.label), attrs...)
+		h.emit("plugin.loaded", map[string]any{"plugin": p.info.Name, "version": p.info.Version,
+			"path": p.info.Path, "handlers": p.info.Handlers})
 	}
 	return nil
 }
@@ -216,6 +221,9 @@ func (h *Host) launch(ctx context.Context, c candidate) (_ *proc, err error) {
 		}
 	}
 	slices.Sort(p.info.Handlers)
+	if p.info.Subscriptions, err = readSubscriptions(p.label, resp.GetSubscriptions()); err != nil {
+		return nil, err
+	}
 	for _, t := range resp.GetTemplates() {
 		p.templates = append(p.templates, core.TemplateSource{
 			Origin: fmt.Sprintf("plugin %s: %s", p.label, t.GetFileName()),
@@ -338,6 +346,7 @@ func (h *Host) Plugins() []Info {
 	for _, p := range procs {
 		i := p.info
 		i.Handlers = slices.Clone(i.Handlers)
+		i.Subscriptions = slices.Clone(i.Subscriptions)
 		p.mu.Lock()
 		i.Restarts, i.Crashes = p.restarts, p.crashes
 		i.Healthy = p.down == nil && p.client != nil && !p.client.Exited()

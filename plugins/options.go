@@ -59,6 +59,19 @@ type Options struct {
 	// DefaultMaxPayloadBytes; values over MaxPayloadCeiling are lowered to
 	// it.
 	MaxPayloadBytes int
+
+	// Events, when set, is told of plugin lifecycle events (plugin.loaded,
+	// plugin.crashed, plugin.restarted, plugin.unhealthy; see core/events
+	// for their payloads). It is called with host locks held: it must not
+	// block or call back into the host.
+	Events func(name string, payload map[string]any)
+}
+
+// emit tells Options.Events of an event, if set.
+func (h *Host) emit(name string, payload map[string]any) {
+	if h.opts.Events != nil {
+		h.opts.Events(name, payload)
+	}
 }
 
 // withDefaults returns o with its zero (or negative) fields set to the

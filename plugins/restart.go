@@ -189,6 +189,11 @@ func (p *proc) noteExitLocked(client *plugin.Client) {
 		attrs = append(attrs, slog.String("exit", ps.String()))
 	}
 	p.host.logger.Warn(fmt.Sprintf("plugin %s exited unexpectedly; restarting", p.label), attrs...)
+	reason := "exited unexpectedly"
+	if ps := p.cmd.ProcessState; ps != nil {
+		reason += ": " + ps.String()
+	}
+	p.host.emit("plugin.crashed", map[string]any{"plugin": p.info.Name, "version": p.info.Version, "error": reason})
 }
 
 // relaunchLocked starts relaunching the plugin in the background, unless
@@ -221,6 +226,12 @@ func (p *proc) relaunch(done chan struct{}, old *plugin.Client, oldSock string) 
 		err = fmt.Errorf("refused: it now declares handlers %v instead of %v", n.info.Handlers, p.info.Handlers)
 		n.stop()
 	}
+	if err == nil && !slices.EqualFunc(n.info.Subscriptions, p.info.Subscriptions, func(a, b Subscription) bool {
+		return a.Name == b.Name && slices.Equal(a.Events, b.Events)
+	}) {
+		err = fmt.Errorf("refused: it now declares subscriptions %v instead of %v", n.info.Subscriptions, p.info.Subscriptions)
+		n.stop()
+	}
 	if !p.swapIn(n, err) && err == nil {
 		n.stop() // the host was closed meanwhile
 	}
@@ -244,6 +255,8 @@ func (p *proc) swapIn(n *proc, err error) bool {
 		h.logger.Error(fmt.Sprintf("plugin %s restart failed: %v", p.label, err),
 			slog.String("plugin", p.info.Name), slog.String("path", p.info.Path),
 			slog.Int("crashes", p.crashes), slog.Duration("restart_in", wait))
+		h.emit("plugin.unhealthy", map[string]any{"plugin": p.info.Name, "version": p.info.Version,
+			"error": err.Error(), "retry_in_ms": wait.Milliseconds()})
 		return true
 	}
 	p.client, p.rpc, p.cmd, p.sockDir = n.client, n.rpc, n.cmd, n.sockDir
@@ -252,6 +265,7 @@ func (p *proc) swapIn(n *proc, err error) bool {
 	h.logger.Info(fmt.Sprintf("plugin %s restarted", p.label),
 		slog.String("plugin", p.info.Name), slog.Int("restarts", p.restarts),
 		slog.Int("pid", pidOf(n.client)), slog.Int("crashes", p.crashes))
+	h.emit("plugin.restarted", map[string]any{"plugin": p.info.Name, "version": p.info.Version, "restarts": p.restarts})
 	return true
 }
 

@@ -19,16 +19,24 @@ import (
 // such as package plugintest. Classify a returned error with IsPermanent
 // and RetryDelay.
 func Invoke(ctx context.Context, h Handler, req Request) (json.RawMessage, error) {
+	data, _, err := InvokeWithEvents(ctx, h, req)
+	return data, err
+}
+
+// InvokeWithEvents is Invoke that also returns the events the handler
+// published with Publish (none when the attempt failed).
+func InvokeWithEvents(ctx context.Context, h Handler, req Request) (json.RawMessage, []Event, error) {
 	ctx = withStep(ctx, req)
+	ctx, published := withEvents(ctx)
 	start := time.Now()
 	result, err := run(ctx, h, req)
 	if err != nil {
 		Logger(ctx).Debug("handler failed", slog.String("handler", req.Handler), elapsedMS(start), slog.String("error", err.Error()))
-		return nil, err
+		return nil, nil, err
 	}
 	data, err := json.Marshal(result)
 	if err != nil {
-		return nil, Permanent(fmt.Errorf("handler %q: encoding its results as JSON: %w", req.Handler, err))
+		return nil, nil, Permanent(fmt.Errorf("handler %q: encoding its results as JSON: %w", req.Handler, err))
 	}
-	return data, nil
+	return data, published.list(), nil
 }

@@ -59,6 +59,9 @@ func hclogLevel(v any) string {
 
 type stepKey struct{}
 
+// subscriptionKey carries the name of the subscription being delivered to.
+type subscriptionKey struct{}
+
 // stepInfo is what Logger attaches to records logged while a step runs.
 type stepInfo struct {
 	taskID, stepID int64
@@ -76,12 +79,16 @@ func withStep(ctx context.Context, req Request) context.Context {
 // Logger returns a logger for use inside a handler. It writes JSON lines to
 // the plugin's stderr, which go-plugin forwards into the host's log (tagged
 // with the plugin's name). When ctx is the one passed to a Handler, every
-// record carries the task_id, step_id, step and attempt of the step.
+// record carries the task_id, step_id, step and attempt of the step; when
+// it is the one passed to a SubscriptionFunc, the subscription's name.
 //
 // Do not write anything to stdout: go-plugin reserves it for the handshake.
 func Logger(ctx context.Context) *slog.Logger {
 	if ctx == nil {
 		return baseLogger
+	}
+	if sub, ok := ctx.Value(subscriptionKey{}).(string); ok {
+		return baseLogger.With(slog.String("subscription", sub))
 	}
 	info, ok := ctx.Value(stepKey{}).(stepInfo)
 	if !ok {

@@ -51,6 +51,10 @@ type Plugin struct {
 	// sub-directory) shipped with the plugin, usually an embed.FS narrowed
 	// with fs.Sub. May be nil.
 	Templates fs.FS
+	// Subscriptions are the plugin's durable subscriptions to tasker's
+	// events (see Subscribe); tasker delivers the matching events to
+	// them, in order, at least once.
+	Subscriptions []Subscription
 }
 
 // validate checks the plugin's identity and handlers.
@@ -62,8 +66,18 @@ func (p Plugin) validate() error {
 	if !wire.ValidVersion(p.Version) {
 		errs = append(errs, fmt.Errorf("plugin %s: version %q is not a semantic version MAJOR.MINOR.PATCH (without a leading v)", p.Name, p.Version))
 	}
-	if len(p.Handlers) == 0 {
-		errs = append(errs, fmt.Errorf("plugin %s has no handlers", p.Name))
+	if len(p.Handlers) == 0 && len(p.Subscriptions) == 0 {
+		errs = append(errs, fmt.Errorf("plugin %s has no handlers and no subscriptions", p.Name))
+	}
+	seen := map[string]bool{}
+	for _, s := range p.Subscriptions {
+		if err := s.validate(p.Name); err != nil {
+			errs = append(errs, err)
+		}
+		if seen[s.Name] {
+			errs = append(errs, fmt.Errorf("plugin %s: two subscriptions are named %q", p.Name, s.Name))
+		}
+		seen[s.Name] = true
 	}
 	for name, h := range p.Handlers {
 		if name == "" {
@@ -87,7 +101,8 @@ func (p Plugin) validate() error {
 // Serve runs the plugin: call it from main() and nothing else. It speaks
 // the hashicorp/go-plugin protocol (gRPC only) with the tasker host and
 // returns only when the host is done with the plugin. An invalid Plugin
-// (bad name or version, no handlers, unreadable templates) is reported on
+// (bad name or version, neither handlers nor subscriptions, unreadable
+// templates, an invalid subscription) is reported on
 // stderr and the process exits with status 1. Started by hand rather than
 // by the host, the binary says that it is a plugin and exits.
 func Serve(p Plugin) {

@@ -11,6 +11,9 @@ import (
 	"slices"
 	"strings"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
 	"github.com/tasker-systems/tasker/pluginsdk/proto/pluginv1"
 	"github.com/tasker-systems/tasker/pluginsdk/wire"
 )
@@ -42,6 +45,9 @@ func newServer(p Plugin) (*server, error) {
 	info := &pluginv1.InfoResponse{Name: p.Name, Version: p.Version, Templates: templates}
 	for _, name := range names {
 		info.Handlers = append(info.Handlers, &pluginv1.HandlerInfo{Name: name, MaxConcurrency: int32(p.MaxConcurrency[name])})
+	}
+	for _, sub := range p.Subscriptions {
+		info.Subscriptions = append(info.Subscriptions, &pluginv1.Subscription{Name: sub.Name, Events: sub.Events})
 	}
 	return &server{p: p, info: info}, nil
 }
@@ -89,11 +95,48 @@ func (s *server) Execute(ctx context.Context, in *pluginv1.ExecuteRequest) (*plu
 		return failure(Permanent(fmt.Errorf("plugin %s v%s has no handler %q (it has: %s)",
 			s.p.Name, s.p.Version, in.GetHandler(), strings.Join(names, ", ")))), nil
 	}
-	data, err := Invoke(wire.ExtractTrace(ctx), h, requestFromProto(in))
+	data, events, err := InvokeWithEvents(wire.ExtractTrace(ctx), h, requestFromProto(in))
 	if err != nil {
 		return failure(err), nil
 	}
-	return &pluginv1.ExecuteResponse{ResultsJson: data}, nil
+	resp := &pluginv1.ExecuteResponse{ResultsJson: data}
+	for _, e := range events {
+		resp.Events = append(resp.Events, &pluginv1.PublishedEvent{Name: e.Name, PayloadJson: e.Payload})
+	}
+	return resp, nil
+}
+
+// DeliverEvents hands a batch to one of the plugin's subscriptions. Its
+// failure (or panic) is a gRPC error, which the host takes as "not
+// delivered".
+func (s *server) DeliverEvents(ctx context.Context, in *pluginv1.DeliverEventsRequest) (*pluginv1.DeliverEventsResponse, error) {
+	i := slices.IndexFunc(s.p.Subscriptions, func(sub Subscription) bool { return sub.Name == in.GetSubscription() })
+	if i < 0 {
+		return nil, status.Errorf(codes.NotFound, "plugin %s v%s has no subscription %q", s.p.Name, s.p.Version, in.GetSubscription())
+	}
+	batch := make([]Event, 0, len(in.GetEvents()))
+	for _, e := range in.GetEvents() {
+		batch = append(batch, eventFromProto(e))
+	}
+	if len(batch) == 0 {
+		return &pluginv1.DeliverEventsResponse{}, nil
+	}
+	if err := deliverBatch(wire.ExtractTrace(ctx), s.p.Subscriptions[i], batch); err != nil {
+		return nil, status.Error(codes.Aborted, err.Error())
+	}
+	return &pluginv1.DeliverEventsResponse{}, nil
+}
+
+// eventFromProto converts a delivered event.
+func eventFromProto(e *pluginv1.Event) Event {
+	out := Event{
+		ID: e.GetId(), Name: e.GetName(), TaskID: e.GetTaskId(), StepID: e.GetStepId(),
+		CorrelationID: e.GetCorrelationId(), Payload: orNull(e.GetPayloadJson()),
+	}
+	if ts := e.GetCreatedAt(); ts != nil {
+		out.CreatedAt = ts.AsTime()
+	}
+	return out
 }
 
 // run calls h, turning a panic into a retryable error that names it; the

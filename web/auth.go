@@ -76,7 +76,8 @@ func (s *Server) denied(r *http.Request, subject, reason string) {
 	if subject == "" {
 		subject = "(unauthenticated)"
 	}
-	s.cfg.Logger.Info("request denied", "method", r.Method, "path", r.URL.Path, "subject", subject, "reason", reason)
+	s.cfg.Logger.Info("request denied", "method", r.Method, "path", r.URL.Path, "subject", subject, "reason", reason,
+		"correlation_id", CorrelationID(r.Context()))
 }
 
 // actor names who acts in the audit trail: "api:<subject>" for a JWT,

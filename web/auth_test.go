@@ -366,7 +366,10 @@ func TestNoAuthenticatorLeavesTheAPIOpen(t *testing.T) {
 	api := web.New(web.Config{Store: store.New(pgtest.New(t)), Registry: registry.New(), Logger: slog.New(slog.DiscardHandler), StatusRequiresAuth: true})
 	for _, rt := range api.Routes() {
 		rec := httptest.NewRecorder()
-		api.ServeHTTP(rec, httptest.NewRequest(rt.Method, "/tasker"+fill(rt.Path), strings.NewReader("{}")))
+		// An event stream lasts until its request ends.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		api.ServeHTTP(rec, httptest.NewRequest(rt.Method, "/tasker"+fill(rt.Path), strings.NewReader("{}")).WithContext(ctx))
+		cancel()
 		require.NotEqual(t, http.StatusUnauthorized, rec.Code, rt.Method+" "+rt.Path)
 		require.NotEqual(t, http.StatusForbidden, rec.Code, rt.Method+" "+rt.Path)
 	}

@@ -133,7 +133,7 @@ func TestInputSweepRefusesBadInputAndChangesNothing(t *testing.T) {
 	// One step in error too, so that retries and resolves have something to act on.
 	e.claim(t, "fetch")
 	e.fail(t, steps["fetch"], 1)
-	valid := map[string]string{"id": fmt.Sprint(id), "step_id": fmt.Sprint(steps["fetch"]), "namespace": "shop", "name": "pipeline"}
+	valid := map[string]string{"id": fmt.Sprint(id), "step_id": fmt.Sprint(steps["fetch"]), "namespace": "shop", "name": "pipeline", "event_id": "1"}
 	fill := func(path string, bad map[string]string) string {
 		return pathParam.ReplaceAllStringFunc(path, func(m string) string {
 			name := m[1 : len(m)-1]

@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -26,8 +27,10 @@ import (
 	"github.com/tasker-systems/tasker/core"
 	"github.com/tasker-systems/tasker/core/auth"
 	"github.com/tasker-systems/tasker/core/engine"
+	"github.com/tasker-systems/tasker/core/events"
 	"github.com/tasker-systems/tasker/core/registry"
 	"github.com/tasker-systems/tasker/core/store"
+	"github.com/tasker-systems/tasker/core/telemetry"
 	"github.com/tasker-systems/tasker/embeddb/pgtest"
 	"github.com/tasker-systems/tasker/plugins"
 	"github.com/tasker-systems/tasker/web"
@@ -42,6 +45,7 @@ type conformance struct {
 	base     string
 	store    *store.Store
 	registry *registry.Registry
+	metrics  http.Handler
 	ctx      context.Context
 	mu       sync.Mutex
 	tested   map[string]map[int]int // operation -> status -> answers checked
@@ -63,7 +67,7 @@ func (cf *conformance) authServer(t *testing.T) string {
 	}})
 	require.NoError(t, err)
 	api := web.New(web.Config{Prefix: oasPrefix, Store: cf.store, Registry: cf.registry, Logger: slog.New(slog.DiscardHandler),
-		Auth: a, StatusRequiresAuth: true})
+		Auth: a, StatusRequiresAuth: true, Metrics: cf.metrics})
 	api.MarkReady()
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
@@ -87,6 +91,10 @@ schema:
   properties:
     order_id: {type: integer}
     currency: {type: string, default: EUR}
+events:
+  - name: order.charged
+    description: The card was charged.
+    schema: {type: object, properties: {amount_cents: {type: integer}}}
 step_templates:
   - name: fetch
     description: Load the order
@@ -115,21 +123,31 @@ func setup(t *testing.T) *conformance {
 	reg := registry.New()
 	require.NoError(t, reg.AddUnversioned(map[string]core.Handler{"fetch": oasHandler{}, "charge": oasHandler{}, "notify": oasHandler{}}))
 	logger := slog.New(slog.DiscardHandler)
-	eng := engine.New(st, reg, logger, engine.Config{}) // never run: the test moves steps itself
+	prom, err := telemetry.NewPrometheus()
+	require.NoError(t, err)
+	metrics, err := telemetry.NewMetrics(prom.Provider)
+	require.NoError(t, err)
+	eng := engine.New(st, reg, logger, engine.Config{Metrics: metrics}) // never run: the test moves steps itself
 	ctx := context.Background()
 	require.NoError(t, eng.LoadTemplates(ctx, []core.TemplateSource{
 		{Origin: "test", YAML: []byte(conformanceTemplate)},
 		{Origin: "test", YAML: []byte(strings.Replace(conformanceTemplate, "version: 1.0.0", "version: 1.1.0", 1))},
 	}))
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	t.Cleanup(receiver.Close)
+	hooks, err := events.NewWebhooks([]events.WebhookConfig{{Name: "orders", URL: receiver.URL, Events: []string{"task.*"},
+		Secret: "0123456789abcdef"}}, st, logger)
+	require.NoError(t, err)
+	require.NoError(t, st.EnsureCursor(ctx, hooks.Subscribers()[0].Name(), false))
 	api := web.New(web.Config{Prefix: oasPrefix, Store: st, Tasks: eng, Registry: reg, Logger: logger, MaxBody: 64 << 10,
-		Plugins: func() any {
+		Webhooks: hooks, Metrics: prom.Handler, Plugins: func() any {
 			return []plugins.Info{{Name: "shop", Version: "1.0.0", Path: "/plugins/shop-1.0.0", Handlers: []string{"charge", "fetch", "notify"},
 				Limits: map[string]int{"charge": 2}, Healthy: true}}
 		}})
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 	c := &conformance{doc: loadDoc(t), api: api, srv: srv, base: srv.URL + oasPrefix, store: st, registry: reg, ctx: ctx,
-		tested: map[string]map[int]int{}}
+		metrics: prom.Handler, tested: map[string]map[int]int{}}
 	return c
 }
 
@@ -147,6 +165,9 @@ type apiCall struct {
 	badParam bool
 	headers  map[string]string
 	base     string // the server's URL with the prefix; the main server's when empty
+	// until, for an event stream, is the event after which it is read no
+	// further (a stream does not end by itself).
+	until string
 }
 
 // do sends c, checks the answer against the document and returns its body
@@ -174,6 +195,10 @@ func (cf *conformance) do(t *testing.T, c apiCall) map[string]any {
 	resp, err := cf.srv.Client().Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt == "text/event-stream" {
+		cf.checkStream(t, op, c, resp)
+		return nil
+	}
 	data, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	what := fmt.Sprintf("%s %s (operation %s) answered %d: %s", c.method, c.path, op.key(), resp.StatusCode, data)
@@ -201,8 +226,11 @@ func (cf *conformance) do(t *testing.T, c apiCall) map[string]any {
 	mt, _, err := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	require.NoError(t, err, what)
 	require.Contains(t, content, mt, "%s %d: content type %q is not documented", op.key(), resp.StatusCode, mt)
-	inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
-	require.NoError(t, err, what)
+	var inst any = string(data) // text/plain (metrics) is validated as a string
+	if strings.HasSuffix(mt, "json") {
+		inst, err = jsonschema.UnmarshalJSON(bytes.NewReader(data))
+		require.NoError(t, err, what)
+	}
 	err = cf.doc.schema(t, ptr+"/content/"+escapeToken(mt)+"/schema").Validate(inst)
 	require.NoError(t, err, "%s\nthe body does not conform to the document", what)
 	if headers, ok := r["headers"].(map[string]any); ok {
@@ -223,6 +251,45 @@ func (cf *conformance) do(t *testing.T, c apiCall) map[string]any {
 	var out map[string]any
 	_ = json.Unmarshal(data, &out)
 	return out
+}
+
+// checkStream reads an event stream up to the event c.until and checks
+// each event's data against the document's Event schema.
+func (cf *conformance) checkStream(t *testing.T, op *operation, c apiCall, resp *http.Response) {
+	t.Helper()
+	require.Equal(t, c.want, resp.StatusCode, "%s %s", c.method, c.path)
+	require.NotEmpty(t, c.until, "%s %s: a stream is read up to apiCall.until", c.method, c.path)
+	cf.checkParams(t, op, c, resp.StatusCode)
+	_, ptr, ok := cf.doc.response(t, op, resp.StatusCode)
+	require.True(t, ok, "%s: status %d is not documented", op.key(), resp.StatusCode)
+	require.NoError(t, cf.doc.schema(t, ptr+"/content/text~1event-stream/schema").Validate("event stream"))
+	timer := time.AfterFunc(20*time.Second, func() { resp.Body.Close() })
+	defer timer.Stop()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	var names []string
+	for sc.Scan() {
+		data, ok := strings.CutPrefix(sc.Text(), "data: ")
+		if !ok {
+			continue
+		}
+		inst, err := jsonschema.UnmarshalJSON(strings.NewReader(data))
+		require.NoError(t, err, data)
+		require.NoError(t, cf.doc.schema(t, "/components/schemas/Event").Validate(inst), "an event does not conform: %s", data)
+		var e struct{ Name string }
+		require.NoError(t, json.Unmarshal([]byte(data), &e))
+		names = append(names, e.Name)
+		if e.Name == c.until {
+			break
+		}
+	}
+	require.Contains(t, names, c.until, "%s %s: the stream ended before %s (got %v)", c.method, c.path, c.until, names)
+	cf.mu.Lock()
+	if cf.tested[op.key()] == nil {
+		cf.tested[op.key()] = map[int]int{}
+	}
+	cf.tested[op.key()][resp.StatusCode]++
+	cf.mu.Unlock()
 }
 
 // checkParams checks the request's path and query parameters against the
@@ -348,6 +415,9 @@ func TestOpenAPIConformanceOfEveryRoute(t *testing.T) {
 	cf.do(t, apiCall{method: "GET", path: "/handlers/shop/Checkout", want: 400})
 	cf.do(t, apiCall{method: "GET", path: "/handlers/shop/checkout?version=latest", want: 400})
 
+	// The event catalog.
+	cf.do(t, apiCall{method: "GET", path: "/events/catalog", want: 200})
+
 	// Creating tasks.
 	full := `{"name": "checkout", "namespace": "shop", "version": "1.0.0", "context": {"order_id": 1},
 		"initiator": "alice", "reason": "first order", "source_system": "web", "tags": ["web", "vip"],
@@ -472,6 +542,45 @@ func TestOpenAPIConformanceOfEveryRoute(t *testing.T) {
 	cf.do(t, apiCall{method: "PATCH", path: stepA(fetchA, ""), body: `{"retry_limit": 2}`, want: 200})
 	cf.do(t, apiCall{method: "PATCH", path: stepA(fetchA, ""), body: `{"inputs": {"card": "amex"}}`, want: 409})
 
+	// Event streams: the history of task A (in error), its parts, and refusals.
+	cf.do(t, apiCall{method: "GET", path: fmt.Sprintf("/events/stream?task_id=%d", taskA), want: 200, until: "task.failed"})
+	cf.do(t, apiCall{method: "GET", path: fmt.Sprintf("/events/stream?task_id=%d&events=task.*,step.failed&after=0-0", taskA), want: 200,
+		until: "task.failed"})
+	cf.do(t, apiCall{method: "GET", path: "/events/stream?task_id=999999", want: 404})
+	cf.do(t, apiCall{method: "GET", path: "/events/stream?task_id=abc", want: 400})
+	cf.do(t, apiCall{method: "GET", path: "/events/stream?task_id=0", want: 400})
+	cf.do(t, apiCall{method: "GET", path: "/events/stream?events=task.[", want: 400})
+	cf.do(t, apiCall{method: "GET", path: "/events/stream?after=yesterday", want: 400})
+
+	// Correlation ids: a valid one is kept and echoed, a bad one is a 400.
+	created := cf.do(t, apiCall{method: "POST", path: "/tasks", want: 201, headers: map[string]string{"X-Correlation-ID": "order-7:try.1"},
+		body: `{"name": "checkout", "namespace": "shop", "context": {"order_id": 7}}`})
+	require.Equal(t, "order-7:try.1", created["correlation_id"])
+	cf.do(t, apiCall{method: "POST", path: "/tasks", want: 400, headers: map[string]string{"X-Correlation-ID": "not valid!"},
+		body: `{"name": "checkout", "namespace": "shop", "context": {"order_id": 8}}`})
+
+	// Webhooks: a dead letter (recorded by hand), listed, redelivered.
+	evs, err := cf.store.EventsAfter(cf.ctx, store.Cursor{}, 1)
+	require.NoError(t, err)
+	require.NotEmpty(t, evs)
+	require.NoError(t, cf.store.RecordWebhookDelivery(cf.ctx, "orders", store.WebhookDelivery{EventID: evs[0].ID, Status: "dead",
+		Attempts: 3, StatusCode: 500, Error: "the receiver answered 500"}))
+	hooks := cf.do(t, apiCall{method: "GET", path: "/events/webhooks", want: 200})
+	require.Len(t, hooks["webhooks"], 1)
+	dead := cf.do(t, apiCall{method: "GET", path: "/events/webhooks/orders/dead_letters?limit=10&offset=0", want: 200})
+	require.Len(t, dead["dead_letters"], 1)
+	cf.do(t, apiCall{method: "GET", path: "/events/webhooks/nothing/dead_letters", want: 404})
+	cf.do(t, apiCall{method: "GET", path: "/events/webhooks/orders/dead_letters?limit=0", want: 400})
+	deadPath := "/events/webhooks/orders/dead_letters/" + strconv.FormatInt(evs[0].ID, 10) + "/retry"
+	cf.do(t, apiCall{method: "POST", path: deadPath, body: `{"reason": 5}`, want: 400, badBody: true})
+	retried := cf.do(t, apiCall{method: "POST", path: deadPath, body: `{"reason": "receiver fixed"}`, want: 200})
+	require.Equal(t, true, retried["delivered"])
+	cf.do(t, apiCall{method: "POST", path: deadPath, want: 404})
+	cf.do(t, apiCall{method: "POST", path: "/events/webhooks/orders/dead_letters/zero/retry", want: 400})
+
+	// Metrics, after the tasks above were created.
+	cf.do(t, apiCall{method: "GET", path: "/metrics", want: 200})
+
 	// Status last, so that its counts (cached for a while) see every state.
 	status := cf.do(t, apiCall{method: "GET", path: "/health/status", want: 200})
 	require.NotZero(t, status["counts"].(map[string]any)["total_tasks"])
@@ -490,7 +599,11 @@ func TestOpenAPIConformanceOfEveryRoute(t *testing.T) {
 		}
 		cf.do(t, apiCall{method: rt.Method, path: path, base: authed, want: 401})
 		cf.do(t, apiCall{method: rt.Method, path: path, base: authed, want: 401, headers: map[string]string{"X-API-Key": "tsk_unknown"}})
-		cf.do(t, apiCall{method: rt.Method, path: path, base: authed, want: 403, headers: map[string]string{"X-API-Key": oasWeakKey}})
+		weak := http.StatusForbidden
+		if rt.Permission == "tasker.metrics:index" {
+			weak = http.StatusOK // the weak key holds exactly that permission
+		}
+		cf.do(t, apiCall{method: rt.Method, path: path, base: authed, want: weak, headers: map[string]string{"X-API-Key": oasWeakKey}})
 	}
 	cf.do(t, apiCall{method: "GET", path: "/tasks", base: authed, want: 200, headers: map[string]string{"X-API-Key": oasStrongKey}})
 	cf.do(t, apiCall{method: "GET", path: "/health/status", base: authed, want: 200, headers: map[string]string{"Authorization": "Bearer " + oasStrongKey}})

@@ -290,6 +290,10 @@ func TestOpenAPIDocumentCoversEveryRouteWithItsPermission(t *testing.T) {
 					require.Equal(t, "application/problem+json", mt, "%s %d", key, status)
 					require.Equal(t, "#/components/schemas/Problem",
 						content[mt].(map[string]any)["schema"].(map[string]any)["$ref"], "%s %d", key, status)
+				} else if op.path == "/metrics" {
+					require.Equal(t, "text/plain", mt, "%s %d: the Prometheus text format", key, status)
+				} else if op.path == "/events/stream" {
+					require.Equal(t, "text/event-stream", mt, "%s %d: server-sent events", key, status)
 				} else {
 					require.Equal(t, "application/json", mt, "%s %d", key, status)
 				}

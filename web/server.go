@@ -10,6 +10,7 @@ import (
 
 	"github.com/tasker-systems/tasker/core"
 	"github.com/tasker-systems/tasker/core/auth"
+	"github.com/tasker-systems/tasker/core/events"
 	"github.com/tasker-systems/tasker/core/registry"
 	"github.com/tasker-systems/tasker/core/store"
 )
@@ -38,6 +39,22 @@ type Config struct {
 	// StatusRequiresAuth makes health/status need its permission when Auth
 	// is set; otherwise it is open like live and ready.
 	StatusRequiresAuth bool
+	// Metrics serves {prefix}/metrics (Prometheus text format); when nil
+	// the route answers 404.
+	Metrics http.Handler
+	// Webhooks, when set, are the configured webhooks the API reports on
+	// and redelivers dead letters of; nil means none.
+	Webhooks *events.Webhooks
+	// MaxStreams bounds the open event streams (GET {prefix}/events/stream);
+	// more are refused with 503 (100).
+	MaxStreams int
+	// StreamPoll is how often an event stream looks for events when no
+	// notification woke it (1s); StreamHeartbeat how often an idle stream
+	// sends a comment, so that proxies and clients see it alive (15s).
+	StreamPoll, StreamHeartbeat time.Duration
+	// NoListen turns LISTEN on tasker_events off for event streams (behind
+	// a transaction pooler): they poll.
+	NoListen bool
 }
 
 // Server serves the API. Ready reports 503 until MarkReady and after MarkStopping.
@@ -47,6 +64,7 @@ type Server struct {
 	stopping    atomic.Bool
 	mux         *http.ServeMux
 	statusCache statusCache
+	streams     streams
 }
 
 // New builds the API's routes.
@@ -61,7 +79,18 @@ func New(cfg Config) *Server {
 	if cfg.StatusCacheTTL <= 0 {
 		cfg.StatusCacheTTL = 15 * time.Second
 	}
+	if cfg.MaxStreams <= 0 {
+		cfg.MaxStreams = 100
+	}
+	if cfg.StreamPoll <= 0 {
+		cfg.StreamPoll = time.Second
+	}
+	if cfg.StreamHeartbeat <= 0 {
+		cfg.StreamHeartbeat = 15 * time.Second
+	}
 	s := &Server{cfg: cfg, mux: http.NewServeMux()}
+	s.streams.stop = make(chan struct{})
+	s.streams.bcast = events.NewBroadcaster(cfg.Store, cfg.Logger, cfg.NoListen)
 	for _, rt := range s.routes() {
 		s.mux.HandleFunc(rt.Method+" "+cfg.Prefix+rt.Path, s.guard(rt))
 	}
@@ -102,36 +131,62 @@ func (s *Server) routes() []Route {
 		{"GET", "/handlers", "tasker.handler:index", s.listNamespaces},
 		{"GET", "/handlers/{namespace}", "tasker.handler:index", s.listNamespace},
 		{"GET", "/handlers/{namespace}/{name}", "tasker.handler:show", s.getTemplate},
+		{"GET", "/events/catalog", "tasker.event:index", s.eventCatalog},
+		{"GET", "/events/stream", "tasker.event:index", s.eventStream},
+		{"GET", "/events/webhooks", "tasker.event:index", s.listWebhooks},
+		{"GET", "/events/webhooks/{name}/dead_letters", "tasker.event:index", s.listDeadLetters},
+		{"POST", "/events/webhooks/{name}/dead_letters/{event_id}/retry", "tasker.event:retry", s.retryDeadLetter},
 		{"GET", "/health/live", "", s.live},
 		{"GET", "/health/ready", "", s.readiness},
 		{"GET", "/health/status", "tasker.health_status:index", s.status},
 		{"GET", "/openapi.json", "", s.openAPI},
+		{"GET", "/metrics", "tasker.metrics:index", s.metrics},
 	}
 }
 
 // MarkReady is called once templates and plugins are loaded.
 func (s *Server) MarkReady() { s.ready.Store(true) }
 
-// MarkStopping makes readiness fail so load balancers stop sending work.
-func (s *Server) MarkStopping() { s.stopping.Store(true) }
+// MarkStopping makes readiness fail so load balancers stop sending work,
+// and ends the open event streams (clients reconnect elsewhere with
+// Last-Event-ID), so that a graceful shutdown does not wait for them.
+func (s *Server) MarkStopping() {
+	s.stopping.Store(true)
+	s.endStreams()
+}
 
-// ServeHTTP logs each request at debug level with its outcome.
+// ServeHTTP gives each request its correlation id (see withCorrelation)
+// and logs it at debug level with its outcome.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-	s.mux.ServeHTTP(rec, r)
+	r, id, ok := withCorrelation(rec, r)
+	if ok {
+		s.mux.ServeHTTP(rec, r)
+	}
 	level := slog.LevelDebug
 	if rec.status >= 500 {
 		level = slog.LevelError
 	}
 	s.cfg.Logger.Log(r.Context(), level, "http request", "method", r.Method, "path", r.URL.Path,
-		"status", rec.status, "duration", time.Since(start).Round(time.Microsecond).String())
+		"status", rec.status, "duration", time.Since(start).Round(time.Microsecond).String(), "correlation_id", id)
+}
+
+func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
+	if s.cfg.Metrics == nil {
+		writeProblem(w, r, http.StatusNotFound, "metrics are not served by this node")
+		return
+	}
+	s.cfg.Metrics.ServeHTTP(w, r)
 }
 
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
 }
+
+// Unwrap lets http.ResponseController reach the connection (Flush, deadlines).
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 func (r *statusRecorder) WriteHeader(code int) {
 	r.status = code

@@ -32,6 +32,7 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, http.StatusBadRequest, `field "context" must be a JSON object`)
 		return
 	}
+	req.CorrelationID = CorrelationID(r.Context())
 	id, created, err := s.cfg.Tasks.CreateTask(r.Context(), req)
 	var ctxErr *core.ContextError
 	var reqErr *core.RequestError

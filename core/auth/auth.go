@@ -41,6 +41,7 @@ var permissions = []string{
 	"tasker.workflow_step:cancel", "tasker.workflow_step:retry", "tasker.workflow_step:resolve",
 	"tasker.handler:index", "tasker.handler:show",
 	"tasker.health_status:index",
+	"tasker.event:index", "tasker.event:retry",
 	"tasker.metrics:index",
 }
 

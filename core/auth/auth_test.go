@@ -114,7 +114,7 @@ func TestConfigErrorsNameTheirSetting(t *testing.T) {
 		{Config{APIKeys: []APIKey{{Name: "ci", SHA256: HashAPIKey("tsk_x"), Roles: []string{"ops"}}}},
 			[]string{`auth.api_keys[0] (ci): role "ops" is not defined under auth.roles`}},
 		{Config{APIKeys: []APIKey{{Name: "ci", SHA256: HashAPIKey("tsk_x"), Permissions: []string{"tasker.task:destroy"}}}},
-			[]string{`auth.api_keys[0] (ci).permissions: unknown permission "tasker.task:destroy"`, "known: tasker.handler:index"}},
+			[]string{`auth.api_keys[0] (ci).permissions: unknown permission "tasker.task:destroy"`, "known: tasker.event:index, tasker.event:retry, tasker.handler:index"}},
 		{Config{APIKeys: []APIKey{{Name: "a", SHA256: HashAPIKey("tsk_x"), Permissions: []string{"*"}}, {Name: "a", SHA256: HashAPIKey("tsk_x"), Permissions: []string{"*"}}}},
 			[]string{`the name "a" is used by another key`, "configured twice"}},
 		{Config{Roles: map[string][]string{"ops": nil, "bad": {"tasker.nothing:*"}}},

@@ -220,6 +220,16 @@ func Restore(ctx context.Context, conn *pgx.Conn, open func() (io.ReadCloser, er
 	if err := resetSequences(ctx, tx); err != nil {
 		return m, fmt.Errorf("restore: %w", err)
 	}
+	// Event order and cursors are (txid, event_id) (0008_events.sql), and the
+	// archive's transaction ids mean nothing in this database: restored
+	// events and cursors go to txid 0, before every event written from now on.
+	if _, err := tx.Exec(ctx, `do $$ begin
+		if to_regclass('tasker.events') is not null then
+			update tasker.events set txid = '0';
+			update tasker.event_cursors set last_txid = '0';
+		end if; end $$`); err != nil {
+		return m, fmt.Errorf("restore: reset event transaction ids: %w", err)
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return m, fmt.Errorf("restore: commit: %w", err)
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/knadh/koanf/v2"
 
 	"github.com/tasker-systems/tasker/core/auth"
+	"github.com/tasker-systems/tasker/core/events"
 )
 
 // Config is everything `tasker serve` can be told. Keys are the koanf tags,
@@ -36,6 +37,10 @@ type Config struct {
 	Plugins      Plugins `koanf:"plugins"`
 	API          API     `koanf:"api"`
 	Health       Health  `koanf:"health"`
+	// Retention prunes finished tasks and delivered events (0 keeps them forever).
+	Retention Retention `koanf:"retention"`
+	// Events configures subscribers of the event outbox (webhooks).
+	Events Events `koanf:"events"`
 	// Auth turns authentication on when it holds a JWT key or an API key.
 	Auth auth.Config `koanf:"auth"`
 	// InsecureNoAuth lets serve listen on a non-loopback address without authentication.
@@ -45,6 +50,7 @@ type Config struct {
 // API configures the REST API.
 type API struct {
 	MaxBodyBytes int64 `koanf:"max_body_bytes"` // request body limit
+	MaxStreams   int   `koanf:"max_streams"`    // open event streams (GET /events/stream) at most
 }
 
 // Health configures the health endpoints.
@@ -53,6 +59,20 @@ type Health struct {
 	// when authentication is on (live and ready never need it).
 	StatusRequiresAuth bool          `koanf:"status_requires_auth"`
 	StatusCache        time.Duration `koanf:"status_cache"` // how long health/status is reused
+}
+
+// Retention says how long finished tasks and delivered events are kept.
+type Retention struct {
+	Tasks    time.Duration `koanf:"tasks"`    // finished tasks older than this are deleted (0: never)
+	Events   time.Duration `koanf:"events"`   // delivered events older than this are deleted (0: never)
+	Interval time.Duration `koanf:"interval"` // how often to prune
+	Batch    int           `koanf:"batch"`    // rows per delete statement
+}
+
+// Events configures subscribers of the event outbox.
+type Events struct {
+	// Webhooks POST events to HTTP receivers (docs/EVENTS.md).
+	Webhooks []events.WebhookConfig `koanf:"webhooks"`
 }
 
 // Log configures logging.
@@ -81,12 +101,13 @@ type Plugins struct {
 func Defaults() Config {
 	return Config{
 		DataDir: "./tasker-data", Listen: "127.0.0.1:8080", Prefix: "/tasker",
-		Log:     Log{Format: "auto", Level: "info"},
-		Engine:  Engine{Workers: 4, Lease: 30 * time.Second, StepTimeout: 5 * time.Minute},
-		Plugins: Plugins{StartTimeout: 10 * time.Second, MaxPayloadBytes: 4 << 20},
-		API:     API{MaxBodyBytes: 1 << 20},
-		Health:  Health{StatusRequiresAuth: true, StatusCache: 15 * time.Second},
-		Auth:    auth.Config{JWT: auth.JWTConfig{PermissionsClaim: "permissions", RolesClaim: "roles"}},
+		Log:       Log{Format: "auto", Level: "info"},
+		Engine:    Engine{Workers: 4, Lease: 30 * time.Second, StepTimeout: 5 * time.Minute},
+		Plugins:   Plugins{StartTimeout: 10 * time.Second, MaxPayloadBytes: 4 << 20},
+		API:       API{MaxBodyBytes: 1 << 20, MaxStreams: 100},
+		Health:    Health{StatusRequiresAuth: true, StatusCache: 15 * time.Second},
+		Retention: Retention{Tasks: 168 * time.Hour, Events: 168 * time.Hour, Interval: 10 * time.Minute, Batch: 1000},
+		Auth:      auth.Config{JWT: auth.JWTConfig{PermissionsClaim: "permissions", RolesClaim: "roles"}},
 	}
 }
 
@@ -164,7 +185,7 @@ var clientEnv = map[string]bool{"TASKER_SERVER": true, "TASKER_TOKEN": true}
 
 // fileOnly are keys whose values are lists or maps of structured entries:
 // only the YAML file can hold them.
-var fileOnly = map[string]bool{"auth.roles": true, "auth.api_keys": true}
+var fileOnly = map[string]bool{"auth.roles": true, "auth.api_keys": true, "events.webhooks": true}
 
 // Validate reports every setting that cannot work.
 func (c Config) Validate() error {
@@ -190,10 +211,25 @@ func (c Config) Validate() error {
 	if c.API.MaxBodyBytes < 1024 {
 		errs = append(errs, fmt.Errorf("api.max_body_bytes is %d; it must be at least 1024", c.API.MaxBodyBytes))
 	}
+	if c.API.MaxStreams < 1 {
+		errs = append(errs, fmt.Errorf("api.max_streams is %d; it must be at least 1", c.API.MaxStreams))
+	}
 	if c.Health.StatusCache < 0 {
 		errs = append(errs, fmt.Errorf("health.status_cache is %s; it must not be negative", c.Health.StatusCache))
 	}
+	if c.Retention.Tasks < 0 || c.Retention.Events < 0 {
+		errs = append(errs, fmt.Errorf("retention.tasks and retention.events must not be negative (0 keeps forever)"))
+	}
+	if c.Retention.Interval < time.Second {
+		errs = append(errs, fmt.Errorf("retention.interval is %s; it must be at least 1s", c.Retention.Interval))
+	}
+	if c.Retention.Batch < 1 {
+		errs = append(errs, fmt.Errorf("retention.batch is %d; it must be at least 1", c.Retention.Batch))
+	}
 	if err := c.Auth.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := events.ValidateWebhooks(c.Events.Webhooks); err != nil {
 		errs = append(errs, err)
 	}
 	switch c.Log.Format {

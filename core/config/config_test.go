@@ -54,7 +54,7 @@ func TestUnknownKeysAreErrors(t *testing.T) {
 	t.Parallel()
 	_, err := Load(Sources{File: writeFile(t, "engine:\n  wrokers: 3\nlistn: x\n")})
 	require.ErrorContains(t, err, "unknown settings engine.wrokers, listn")
-	require.ErrorContains(t, err, "known: api.max_body_bytes, auth.api_keys")
+	require.ErrorContains(t, err, "known: api.max_body_bytes, api.max_streams, auth.api_keys")
 	require.ErrorContains(t, err, "data_dir")
 
 	_, err = Load(Sources{Env: []string{"TASKER_ENGINE_WROKERS=3"}})

@@ -10,11 +10,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"os"
 	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tasker-systems/tasker/core"
 	"github.com/tasker-systems/tasker/core/registry"
@@ -33,10 +37,32 @@ type Config struct {
 	// NoListen turns LISTEN/NOTIFY off, leaving polling alone: for
 	// PostgreSQL behind a transaction-mode pooler, where LISTEN does not work.
 	NoListen bool
-	// Tracer makes a span of each step attempt, whose context the plugin
-	// call carries (the global OpenTelemetry tracer, a no-op unless set up).
+	// Tracer makes a span of each task's creation (the root of the task's
+	// trace, stored with the task as its traceparent) and of each step
+	// attempt, a child of it, whose context the plugin call carries (the
+	// global OpenTelemetry tracer, a no-op unless set up).
 	Tracer trace.Tracer
+	// Metrics receives counts and durations (nothing records them when nil).
+	Metrics Metrics
 }
+
+// Metrics receives the engine's measurements; *telemetry.Metrics is one.
+// Each call must be cheap: they sit on the path of every step.
+type Metrics interface {
+	TaskCreated(ctx context.Context)
+	Claimed(ctx context.Context, d time.Duration)
+	StepStarted(ctx context.Context, handler string)
+	StepCompleted(ctx context.Context, handler string, d time.Duration)
+	StepFailed(ctx context.Context, handler string, permanent, retried bool, d time.Duration)
+}
+
+type noMetrics struct{}
+
+func (noMetrics) TaskCreated(context.Context)                                   {}
+func (noMetrics) Claimed(context.Context, time.Duration)                        {}
+func (noMetrics) StepStarted(context.Context, string)                           {}
+func (noMetrics) StepCompleted(context.Context, string, time.Duration)          {}
+func (noMetrics) StepFailed(context.Context, string, bool, bool, time.Duration) {}
 
 func (c *Config) applyDefaults() {
 	if c.Workers <= 0 {
@@ -53,6 +79,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Tracer == nil {
 		c.Tracer = otel.Tracer("github.com/tasker-systems/tasker/core/engine")
+	}
+	if c.Metrics == nil {
+		c.Metrics = noMetrics{}
 	}
 	if c.Lease <= 0 {
 		c.Lease = 30 * time.Second
@@ -138,6 +167,8 @@ func (e *Engine) loadTemplate(ctx context.Context, src core.TemplateSource) erro
 		return err
 	}
 	e.log.Info("task template loaded", "template", t.Key(), "steps", len(t.Steps), "origin", src.Origin)
+	e.publish(ctx, "template.registered", map[string]any{"namespace": t.Namespace, "name": t.Name, "version": t.Version,
+		"template_id": id, "steps": len(t.Steps), "origin": src.Origin})
 	return nil
 }
 
@@ -161,18 +192,54 @@ func (e *Engine) CreateTask(ctx context.Context, req core.TaskRequest) (id int64
 	if err != nil {
 		return 0, false, &core.RequestError{Message: err.Error()}
 	}
+	// The root of the task's trace: its context is stored with the task and
+	// becomes the parent of every step attempt's span, on any node.
+	ctx, span := e.cfg.Tracer.Start(ctx, "task "+t.Key(), trace.WithAttributes(
+		attribute.String("tasker.namespace", t.Namespace), attribute.String("tasker.task_name", t.Name),
+		attribute.String("tasker.task_version", t.Version)))
+	defer span.End()
+	if req.CorrelationID != "" {
+		span.SetAttributes(attribute.String("tasker.correlation_id", req.CorrelationID))
+	}
+	req.TraceParent = traceParent(ctx)
 	id, created, err = e.store.CreateTask(ctx, store.NewTask{TemplateID: entry.ID, IdentityHash: identity,
 		IdentityWindow: t.Identity.Window()}, req)
 	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
 		return 0, false, err
 	}
+	span.SetAttributes(attribute.Int64("tasker.task_id", id), attribute.Bool("tasker.created", created))
+	log := e.log
+	if req.CorrelationID != "" {
+		log = log.With("correlation_id", req.CorrelationID)
+	}
 	if !created {
-		e.log.Info("request matched an existing task; no new task created", "task_id", id, "template", t.Key())
+		log.Info("request matched an existing task; no new task created", "task_id", id, "template", t.Key())
 		return id, false, nil
 	}
-	e.log.Info("task created", "task_id", id, "template", t.Key(), "steps", len(t.Steps))
+	e.cfg.Metrics.TaskCreated(ctx)
+	log.Info("task created", "task_id", id, "template", t.Key(), "steps", len(t.Steps))
 	e.Wake()
 	return id, true, nil
+}
+
+// traceParent is the W3C traceparent of the span in ctx ("" without one).
+func traceParent(ctx context.Context) string {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return ""
+	}
+	carrier := propagation.MapCarrier{}
+	propagation.TraceContext{}.Inject(ctx, carrier)
+	return carrier["traceparent"]
+}
+
+// withTraceParent makes the span context of a stored traceparent the
+// remote parent of ctx's next span.
+func withTraceParent(ctx context.Context, tp string) context.Context {
+	if tp == "" {
+		return ctx
+	}
+	return propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": tp})
 }
 
 // Wake makes the loop look for ready steps now instead of at its next poll.

@@ -22,6 +22,7 @@ import (
 // queue without charging their attempt.
 func (e *Engine) Run(ctx context.Context) error {
 	e.log.Info("engine started", "owner", e.cfg.Owner, "workers", e.cfg.Workers, "listen", !e.cfg.NoListen)
+	e.publish(ctx, "engine.started", map[string]any{"owner": e.cfg.Owner, "workers": e.cfg.Workers})
 	// Handlers run under their own context so that shutdown can give them a
 	// grace period instead of cutting them off the moment ctx ends.
 	handlerCtx, cancelHandlers := context.WithCancelCause(context.WithoutCancel(ctx))
@@ -46,7 +47,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	for {
 		if free := e.cfg.Workers - running; free > 0 && ctx.Err() == nil {
 			limits = e.reg.Limits()
+			claimStart := time.Now()
 			steps, err := e.store.ClaimSteps(ctx, e.cfg.Owner, free, e.cfg.Lease, saturated(limits, byHandler)...)
+			e.cfg.Metrics.Claimed(ctx, time.Since(claimStart))
 			if err != nil && ctx.Err() == nil {
 				e.log.Error("claiming ready steps failed; will try again", "error", err)
 			}
@@ -80,6 +83,7 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			e.drain(running, done, func() { cancelHandlers(errShuttingDown) })
 			e.log.Info("engine stopped", "owner", e.cfg.Owner)
+			e.publish(ctx, "engine.stopped", map[string]any{"owner": e.cfg.Owner})
 			return nil
 		case f := <-done:
 			running--
@@ -218,16 +222,24 @@ func (e *Engine) drain(running int, done <-chan finished, cancelHandlers func())
 // execute runs one claimed step and records its outcome.
 func (e *Engine) execute(ctx context.Context, s core.StepRequest) {
 	log := e.log.With("task_id", s.TaskID, "step_id", s.StepID, "step", s.StepName, "attempt", s.Attempt)
+	if s.CorrelationID != "" {
+		log = log.With("correlation_id", s.CorrelationID)
+	}
 	timeout := s.Timeout
 	if timeout <= 0 {
 		timeout = e.cfg.StepTimeout
 	}
-	ctx, span := e.cfg.Tracer.Start(ctx, "step "+s.StepName, trace.WithAttributes(
+	// A child of the task's root span (its stored traceparent): one trace per task.
+	ctx, span := e.cfg.Tracer.Start(withTraceParent(ctx, s.TraceParent), "step "+s.StepName, trace.WithAttributes(
 		attribute.Int64("tasker.task_id", s.TaskID), attribute.Int64("tasker.step_id", s.StepID),
 		attribute.String("tasker.handler", s.Handler), attribute.Int("tasker.attempt", s.Attempt)))
 	defer span.End()
+	if s.CorrelationID != "" {
+		span.SetAttributes(attribute.String("tasker.correlation_id", s.CorrelationID))
+	}
 	var results json.RawMessage
 	var err error
+	published := func() []core.PublishedEvent { return nil }
 	start := time.Now()
 	if h, version, lerr := e.reg.Handler(s.Handler, s.HandlerVersion); lerr != nil {
 		// Another node may have it; this one must not use up the step's attempts.
@@ -235,14 +247,17 @@ func (e *Engine) execute(ctx context.Context, s core.StepRequest) {
 			Message: fmt.Sprintf("%v on node %s", lerr, e.cfg.Owner)}
 	} else {
 		log = log.With("handler_version", version)
+		e.cfg.Metrics.StepStarted(ctx, s.Handler)
 		stepCtx, cancel := context.WithTimeoutCause(ctx, timeout, errTimeout)
+		stepCtx, published = core.WithEventSink(stepCtx)
 		results, err = h.Execute(stepCtx, s)
 		if err != nil && errors.Is(context.Cause(stepCtx), errTimeout) {
 			err = &core.StepError{Kind: core.Retryable, Message: fmt.Sprintf("step timed out after %s: %v", timeout, err)}
 		}
 		cancel()
 	}
-	elapsed := time.Since(start).Round(time.Microsecond).String()
+	took := time.Since(start)
+	elapsed := took.Round(time.Microsecond).String()
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
 	}
@@ -254,6 +269,10 @@ func (e *Engine) execute(ctx context.Context, s core.StepRequest) {
 	var failure *core.StepError
 	if err != nil {
 		failure = core.AsStepError(err)
+	}
+	var evErr *core.StepError
+	if err == nil {
+		evErr = e.checkEvents(s, published())
 	}
 	switch {
 	case err != nil && errors.Is(cause, errShuttingDown):
@@ -269,23 +288,37 @@ func (e *Engine) execute(ctx context.Context, s core.StepRequest) {
 		e.handBack(rctx, s, failure.Message, delay)
 		log.Warn("handler unavailable; step deferred without using an attempt", "reason", failure.Message, "retry_in", delay.String())
 	case err != nil:
-		e.recordFailure(rctx, log, s, failure, elapsed)
+		e.recordFailure(rctx, log, s, failure, took)
+	case evErr != nil:
+		// A published event the template does not declare, or whose payload its schema refuses.
+		e.recordFailure(rctx, log, s, evErr, took)
 	default:
-		taskStatus, rerr := e.store.CompleteStep(rctx, s.StepID, e.cfg.Owner, results)
+		var taskStatus string
+		var rerr error
+		if events := published(); len(events) > 0 {
+			taskStatus, rerr = e.store.CompleteStepWithEvents(rctx, s.StepID, e.cfg.Owner, results, events)
+		} else {
+			taskStatus, rerr = e.store.CompleteStep(rctx, s.StepID, e.cfg.Owner, results)
+		}
 		switch {
 		case rerr != nil:
 			log.Error("could not record the step's success; it will be retried when its lease expires", "error", rerr)
 		case taskStatus == "":
 			log.Warn("step finished after its lease was lost; its result was discarded", "duration", elapsed)
 		default:
+			e.cfg.Metrics.StepCompleted(ctx, s.Handler, took)
 			log.Info("step complete", "duration", elapsed)
-			e.logTaskEnd(s.TaskID, taskStatus)
+			e.logTaskEnd(log, taskStatus)
 		}
 	}
 }
 
-func (e *Engine) recordFailure(ctx context.Context, log *slog.Logger, s core.StepRequest, failure *core.StepError, elapsed string) {
+func (e *Engine) recordFailure(ctx context.Context, log *slog.Logger, s core.StepRequest, failure *core.StepError, took time.Duration) {
+	elapsed := took.Round(time.Microsecond).String()
 	f, err := e.store.FailStep(ctx, s.StepID, e.cfg.Owner, failure)
+	if err == nil && f.StepStatus != "" {
+		e.cfg.Metrics.StepFailed(ctx, s.Handler, failure.Kind == core.Permanent, f.StepStatus == core.StepStatusWaitingForRetry, took)
+	}
 	switch {
 	case err != nil:
 		log.Error("could not record the step's failure; it will be retried when its lease expires", "error", err, "failure", failure.Message)
@@ -296,15 +329,17 @@ func (e *Engine) recordFailure(ctx context.Context, log *slog.Logger, s core.Ste
 			"duration", elapsed, "retry_in", time.Until(*f.RetryAt).Round(time.Millisecond).String())
 	default:
 		log.Error("step failed for good", "kind", failure.Kind.String(), "error", failure.Message, "duration", elapsed)
-		e.logTaskEnd(s.TaskID, f.TaskStatus)
+		e.logTaskEnd(log, f.TaskStatus)
 	}
 }
 
-func (e *Engine) logTaskEnd(taskID int64, status string) {
+// logTaskEnd logs a task's end on the logger of the step that ended it
+// (task_id, step attributes and correlation id).
+func (e *Engine) logTaskEnd(log *slog.Logger, status string) {
 	switch status {
 	case core.TaskStatusComplete:
-		e.log.Info("task complete", "task_id", taskID)
+		log.Info("task complete")
 	case core.TaskStatusError:
-		e.log.Error("task failed: a step failed for good and no other step can run", "task_id", taskID)
+		log.Error("task failed: a step failed for good and no other step can run")
 	}
 }

@@ -40,6 +40,7 @@ var (
 	qGetTask          = query("get_task")
 	qListTasks        = query("list_tasks")
 	qTaskSteps        = query("task_steps")
+	qReadySteps       = query("ready_steps")
 )
 
 // Store runs tasker's queries on a connection pool.
@@ -87,6 +88,14 @@ func (s *Store) CreateTask(ctx context.Context, nt NewTask, req core.TaskRequest
 		tags = []string{}
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if req.CorrelationID != "" || req.TraceParent != "" {
+			// Read by the defaults of tasks.correlation_id and trace_parent
+			// (0009_trace_parent.sql) when create_task inserts the row.
+			if _, err := tx.Exec(ctx, "select set_config('tasker.correlation_id', $1, true), set_config('tasker.trace_parent', $2, true)",
+				req.CorrelationID, req.TraceParent); err != nil {
+				return err
+			}
+		}
 		err := tx.QueryRow(ctx, qCreateTask, nt.TemplateID, jsonOrNil(req.Context), nullable(req.Initiator),
 			nullable(req.Reason), nullable(req.SourceSystem), tags, nullable(nt.IdentityHash),
 			nt.IdentityWindow.Milliseconds()).Scan(&id, &created)
@@ -124,7 +133,7 @@ func (s *Store) ClaimSteps(ctx context.Context, owner string, limit int, lease t
 		var timeoutMS *int64
 		var version *string
 		err := row.Scan(&r.StepID, &r.TaskID, &r.StepName, &r.Handler, &version, &cfg, &r.Attempt, &timeoutMS, &r.Namespace,
-			&r.TaskName, &r.TaskVersion, &r.Context, &deps, &inputs)
+			&r.TaskName, &r.TaskVersion, &r.Context, &deps, &inputs, &r.CorrelationID, &r.TraceParent)
 		if err != nil {
 			return r, err
 		}
@@ -143,6 +152,15 @@ func (s *Store) ClaimSteps(ctx context.Context, owner string, limit int, lease t
 		return nil, fmt.Errorf("claim steps: %w", err)
 	}
 	return steps, nil
+}
+
+// ReadySteps counts the steps ready to run now: the queue depth.
+func (s *Store) ReadySteps(ctx context.Context) (int64, error) {
+	var n int64
+	if err := s.pool.QueryRow(ctx, qReadySteps).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count ready steps: %w", err)
+	}
+	return n, nil
 }
 
 // CompleteStep records a success and returns the task's status afterwards,
@@ -216,7 +234,7 @@ func (s *Store) ReapExpiredLeases(ctx context.Context, limit int) (int, error) {
 func scanTask(row pgx.Row, extra ...any) (core.Task, error) {
 	var t core.Task
 	err := row.Scan(append([]any{&t.TaskID, &t.Name, &t.Namespace, &t.Version, &t.Status, &t.Context, &t.Initiator,
-		&t.Reason, &t.SourceSystem, &t.Tags, &t.CreatedAt, &t.UpdatedAt, &t.CompletedAt}, extra...)...)
+		&t.Reason, &t.SourceSystem, &t.Tags, &t.CreatedAt, &t.UpdatedAt, &t.CompletedAt, &t.CorrelationID}, extra...)...)
 	return t, err
 }
 

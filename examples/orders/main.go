@@ -1,6 +1,7 @@
 // Command orders is the example tasker handler plugin for the order
 // workflow (templates/order_process.yaml): validate an order, take the
-// payment, send a confirmation.
+// payment, send a confirmation. It also subscribes to task.completed to log
+// the orders that completed (subscriptions.go).
 //
 // Build it into the host's plugins directory:
 //
@@ -23,9 +24,10 @@ func main() {
 		panic(err)
 	}
 	pluginsdk.Serve(pluginsdk.Plugin{
-		Name:      "orders",
-		Version:   "1.0.0",
-		Handlers:  handlers(),
-		Templates: templates,
+		Name:          "orders",
+		Version:       "1.0.0",
+		Handlers:      handlers(),
+		Templates:     templates,
+		Subscriptions: subscriptions(),
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"os/exec"
@@ -40,6 +41,9 @@ type Info struct {
 	// Templates maps the file name of each task template it ships (relative
 	// to its templates file system) to the template's YAML.
 	Templates map[string]string
+	// Subscriptions maps the name of each event subscription it declares
+	// (pluginsdk.Subscribe) to its globs on event names.
+	Subscriptions map[string][]string
 }
 
 // Plugin is a plugin process started by Start.
@@ -142,6 +146,15 @@ func Start(t testing.TB, path string) *Plugin {
 	for _, tmpl := range resp.GetTemplates() {
 		p.info.Templates[tmpl.GetFileName()] = string(tmpl.GetYaml())
 	}
+	for _, sub := range resp.GetSubscriptions() {
+		if p.info.Subscriptions == nil {
+			p.info.Subscriptions = map[string][]string{}
+		}
+		if _, dup := p.info.Subscriptions[sub.GetName()]; dup || !wire.ValidName(sub.GetName()) {
+			t.Fatalf("plugintest: the host would refuse plugin %s: invalid or duplicate subscription name %q", p.label, sub.GetName())
+		}
+		p.info.Subscriptions[sub.GetName()] = slices.Clone(sub.GetEvents())
+	}
 	return p
 }
 
@@ -149,6 +162,7 @@ func Start(t testing.TB, path string) *Plugin {
 func (p *Plugin) Info() Info {
 	i := p.info
 	i.Handlers = slices.Clone(i.Handlers)
+	i.Subscriptions = maps.Clone(i.Subscriptions)
 	return i
 }
 
@@ -197,7 +211,11 @@ func (p *Plugin) Execute(ctx context.Context, handler string, req Request) Resul
 		return newFailure(p.t, handler, pluginsdk.PermanentErrorf(
 			"plugin %s: handler %q returned results that are not valid JSON", p.label, handler))
 	}
-	return Result{t: p.t, handler: handler, JSON: results}
+	var events []pluginsdk.Event
+	for _, e := range resp.GetEvents() {
+		events = append(events, pluginsdk.Event{Name: e.GetName(), Payload: e.GetPayloadJson()})
+	}
+	return Result{t: p.t, handler: handler, JSON: results, Events: events}
 }
 
 // fromWire rebuilds a handler's failure from the wire, with the pluginsdk

@@ -26,6 +26,10 @@ type Result struct {
 	// is the handler's own error (errors.Is and errors.As see its chain);
 	// from Plugin.Execute it is rebuilt from what crossed the wire.
 	Err error
+	// Events are the custom events the handler published with
+	// pluginsdk.Publish, in order (none when the attempt failed). Whether
+	// the task template declares them is checked by tasker, not here.
+	Events []pluginsdk.Event
 
 	permanent  bool
 	retryAfter time.Duration

@@ -21,9 +21,9 @@ func Run(t testing.TB, h pluginsdk.Handler, req Request) Result {
 		t.Fatalf("plugintest: Run of step %q: the handler is nil", req.step)
 	}
 	in := req.SDK(t, req.step)
-	data, err := pluginsdk.Invoke(t.Context(), h, in)
+	data, events, err := pluginsdk.InvokeWithEvents(t.Context(), h, in)
 	if err != nil {
 		return newFailure(t, in.Handler, err)
 	}
-	return Result{t: t, handler: in.Handler, JSON: data}
+	return Result{t: t, handler: in.Handler, JSON: data, Events: events}
 }

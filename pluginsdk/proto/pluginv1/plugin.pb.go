@@ -14,6 +14,7 @@ package pluginv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
 	unsafe "unsafe"
@@ -72,7 +73,7 @@ func (x StepError_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use StepError_Kind.Descriptor instead.
 func (StepError_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_tasker_plugin_v1_plugin_proto_rawDescGZIP(), []int{6, 0}
+	return file_tasker_plugin_v1_plugin_proto_rawDescGZIP(), []int{11, 0}
 }
 
 type InfoRequest struct {
@@ -117,9 +118,12 @@ type InfoResponse struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// Version of the plugin, semver without a leading "v"; must equal the
 	// <semver> in its file name.
-	Version       string         `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	Handlers      []*HandlerInfo `protobuf:"bytes,3,rep,name=handlers,proto3" json:"handlers,omitempty"`
-	Templates     []*Template    `protobuf:"bytes,4,rep,name=templates,proto3" json:"templates,omitempty"`
+	Version   string         `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Handlers  []*HandlerInfo `protobuf:"bytes,3,rep,name=handlers,proto3" json:"handlers,omitempty"`
+	Templates []*Template    `protobuf:"bytes,4,rep,name=templates,proto3" json:"templates,omitempty"`
+	// Event subscriptions of the plugin (pluginsdk.Subscribe); the host
+	// delivers the matching events with DeliverEvents.
+	Subscriptions []*Subscription `protobuf:"bytes,5,rep,name=subscriptions,proto3" json:"subscriptions,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -182,6 +186,255 @@ func (x *InfoResponse) GetTemplates() []*Template {
 	return nil
 }
 
+func (x *InfoResponse) GetSubscriptions() []*Subscription {
+	if x != nil {
+		return x.Subscriptions
+	}
+	return nil
+}
+
+// Subscription is a durable subscription of the plugin to outbox events.
+type Subscription struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name identifies the subscription within the plugin (and its durable
+	// cursor on the host, "plugin:<plugin>:<name>"); same form as handler
+	// names of a plugin: lowercase letters, digits, '-' and '_'.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Globs on event names (path.Match syntax: task.*, order.shipped); an
+	// empty list means every event.
+	Events        []string `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Subscription) Reset() {
+	*x = Subscription{}
+	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Subscription) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Subscription) ProtoMessage() {}
+
+func (x *Subscription) ProtoReflect() protoreflect.Message {
+	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Subscription.ProtoReflect.Descriptor instead.
+func (*Subscription) Descriptor() ([]byte, []int) {
+	return file_tasker_plugin_v1_plugin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Subscription) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Subscription) GetEvents() []string {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// Event is one event of the host's outbox.
+type Event struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    int64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	Name  string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// 0 for events not about a task or step.
+	TaskId        int64                  `protobuf:"varint,3,opt,name=task_id,json=taskId,proto3" json:"task_id,omitempty"`
+	StepId        int64                  `protobuf:"varint,4,opt,name=step_id,json=stepId,proto3" json:"step_id,omitempty"`
+	CorrelationId string                 `protobuf:"bytes,5,opt,name=correlation_id,json=correlationId,proto3" json:"correlation_id,omitempty"`
+	PayloadJson   []byte                 `protobuf:"bytes,6,opt,name=payload_json,json=payloadJson,proto3" json:"payload_json,omitempty"`
+	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Event) Reset() {
+	*x = Event{}
+	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Event) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Event) ProtoMessage() {}
+
+func (x *Event) ProtoReflect() protoreflect.Message {
+	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Event.ProtoReflect.Descriptor instead.
+func (*Event) Descriptor() ([]byte, []int) {
+	return file_tasker_plugin_v1_plugin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *Event) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *Event) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Event) GetTaskId() int64 {
+	if x != nil {
+		return x.TaskId
+	}
+	return 0
+}
+
+func (x *Event) GetStepId() int64 {
+	if x != nil {
+		return x.StepId
+	}
+	return 0
+}
+
+func (x *Event) GetCorrelationId() string {
+	if x != nil {
+		return x.CorrelationId
+	}
+	return ""
+}
+
+func (x *Event) GetPayloadJson() []byte {
+	if x != nil {
+		return x.PayloadJson
+	}
+	return nil
+}
+
+func (x *Event) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+type DeliverEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The subscription's name, as declared in InfoResponse.subscriptions.
+	Subscription string `protobuf:"bytes,1,opt,name=subscription,proto3" json:"subscription,omitempty"`
+	// Never empty; in the outbox's order.
+	Events        []*Event `protobuf:"bytes,2,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeliverEventsRequest) Reset() {
+	*x = DeliverEventsRequest{}
+	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeliverEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeliverEventsRequest) ProtoMessage() {}
+
+func (x *DeliverEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeliverEventsRequest.ProtoReflect.Descriptor instead.
+func (*DeliverEventsRequest) Descriptor() ([]byte, []int) {
+	return file_tasker_plugin_v1_plugin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *DeliverEventsRequest) GetSubscription() string {
+	if x != nil {
+		return x.Subscription
+	}
+	return ""
+}
+
+func (x *DeliverEventsRequest) GetEvents() []*Event {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+type DeliverEventsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeliverEventsResponse) Reset() {
+	*x = DeliverEventsResponse{}
+	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeliverEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeliverEventsResponse) ProtoMessage() {}
+
+func (x *DeliverEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeliverEventsResponse.ProtoReflect.Descriptor instead.
+func (*DeliverEventsResponse) Descriptor() ([]byte, []int) {
+	return file_tasker_plugin_v1_plugin_proto_rawDescGZIP(), []int{5}
+}
+
 // HandlerInfo describes one handler served by the plugin.
 type HandlerInfo struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -196,7 +449,7 @@ type HandlerInfo struct {
 
 func (x *HandlerInfo) Reset() {
 	*x = HandlerInfo{}
-	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[2]
+	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -208,7 +461,7 @@ func (x *HandlerInfo) String() string {
 func (*HandlerInfo) ProtoMessage() {}
 
 func (x *HandlerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[2]
+	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -221,7 +474,7 @@ func (x *HandlerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HandlerInfo.ProtoReflect.Descriptor instead.
 func (*HandlerInfo) Descriptor() ([]byte, []int) {
-	return file_tasker_plugin_v1_plugin_proto_rawDescGZIP(), []int{2}
+	return file_tasker_plugin_v1_plugin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *HandlerInfo) GetName() string {
@@ -256,7 +509,7 @@ type Template struct {
 
 func (x *Template) Reset() {
 	*x = Template{}
-	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[3]
+	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -268,7 +521,7 @@ func (x *Template) String() string {
 func (*Template) ProtoMessage() {}
 
 func (x *Template) ProtoReflect() protoreflect.Message {
-	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[3]
+	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -281,7 +534,7 @@ func (x *Template) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Template.ProtoReflect.Descriptor instead.
 func (*Template) Descriptor() ([]byte, []int) {
-	return file_tasker_plugin_v1_plugin_proto_rawDescGZIP(), []int{3}
+	return file_tasker_plugin_v1_plugin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Template) GetFileName() string {
@@ -322,7 +575,7 @@ type ExecuteRequest struct {
 
 func (x *ExecuteRequest) Reset() {
 	*x = ExecuteRequest{}
-	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[4]
+	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -334,7 +587,7 @@ func (x *ExecuteRequest) String() string {
 func (*ExecuteRequest) ProtoMessage() {}
 
 func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[4]
+	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -347,7 +600,7 @@ func (x *ExecuteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteRequest.ProtoReflect.Descriptor instead.
 func (*ExecuteRequest) Descriptor() ([]byte, []int) {
-	return file_tasker_plugin_v1_plugin_proto_rawDescGZIP(), []int{4}
+	return file_tasker_plugin_v1_plugin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ExecuteRequest) GetTaskId() int64 {
@@ -439,14 +692,18 @@ type ExecuteResponse struct {
 	// The step's results as JSON; meaningful only when error is absent.
 	ResultsJson []byte `protobuf:"bytes,1,opt,name=results_json,json=resultsJson,proto3" json:"results_json,omitempty"`
 	// The handler's failure; absent on success.
-	Error         *StepError `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	Error *StepError `protobuf:"bytes,2,opt,name=error,proto3" json:"error,omitempty"`
+	// Custom events the handler published (pluginsdk.Publish), in order;
+	// the host writes them with the step's completion, and drops them when
+	// the attempt failed.
+	Events        []*PublishedEvent `protobuf:"bytes,3,rep,name=events,proto3" json:"events,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ExecuteResponse) Reset() {
 	*x = ExecuteResponse{}
-	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[5]
+	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -458,7 +715,7 @@ func (x *ExecuteResponse) String() string {
 func (*ExecuteResponse) ProtoMessage() {}
 
 func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[5]
+	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -471,7 +728,7 @@ func (x *ExecuteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ExecuteResponse.ProtoReflect.Descriptor instead.
 func (*ExecuteResponse) Descriptor() ([]byte, []int) {
-	return file_tasker_plugin_v1_plugin_proto_rawDescGZIP(), []int{5}
+	return file_tasker_plugin_v1_plugin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ExecuteResponse) GetResultsJson() []byte {
@@ -484,6 +741,66 @@ func (x *ExecuteResponse) GetResultsJson() []byte {
 func (x *ExecuteResponse) GetError() *StepError {
 	if x != nil {
 		return x.Error
+	}
+	return nil
+}
+
+func (x *ExecuteResponse) GetEvents() []*PublishedEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// A custom event: a name its task template declares and a JSON payload.
+type PublishedEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	PayloadJson   []byte                 `protobuf:"bytes,2,opt,name=payload_json,json=payloadJson,proto3" json:"payload_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PublishedEvent) Reset() {
+	*x = PublishedEvent{}
+	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PublishedEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PublishedEvent) ProtoMessage() {}
+
+func (x *PublishedEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PublishedEvent.ProtoReflect.Descriptor instead.
+func (*PublishedEvent) Descriptor() ([]byte, []int) {
+	return file_tasker_plugin_v1_plugin_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *PublishedEvent) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PublishedEvent) GetPayloadJson() []byte {
+	if x != nil {
+		return x.PayloadJson
 	}
 	return nil
 }
@@ -501,7 +818,7 @@ type StepError struct {
 
 func (x *StepError) Reset() {
 	*x = StepError{}
-	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[6]
+	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -513,7 +830,7 @@ func (x *StepError) String() string {
 func (*StepError) ProtoMessage() {}
 
 func (x *StepError) ProtoReflect() protoreflect.Message {
-	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[6]
+	mi := &file_tasker_plugin_v1_plugin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -526,7 +843,7 @@ func (x *StepError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StepError.ProtoReflect.Descriptor instead.
 func (*StepError) Descriptor() ([]byte, []int) {
-	return file_tasker_plugin_v1_plugin_proto_rawDescGZIP(), []int{6}
+	return file_tasker_plugin_v1_plugin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StepError) GetKind() StepError_Kind {
@@ -554,13 +871,30 @@ var File_tasker_plugin_v1_plugin_proto protoreflect.FileDescriptor
 
 const file_tasker_plugin_v1_plugin_proto_rawDesc = "" +
 	"\n" +
-	"\x1dtasker/plugin/v1/plugin.proto\x12\x10tasker.plugin.v1\"\r\n" +
-	"\vInfoRequest\"\xb1\x01\n" +
+	"\x1dtasker/plugin/v1/plugin.proto\x12\x10tasker.plugin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\r\n" +
+	"\vInfoRequest\"\xf7\x01\n" +
 	"\fInfoResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x129\n" +
 	"\bhandlers\x18\x03 \x03(\v2\x1d.tasker.plugin.v1.HandlerInfoR\bhandlers\x128\n" +
-	"\ttemplates\x18\x04 \x03(\v2\x1a.tasker.plugin.v1.TemplateR\ttemplates\"l\n" +
+	"\ttemplates\x18\x04 \x03(\v2\x1a.tasker.plugin.v1.TemplateR\ttemplates\x12D\n" +
+	"\rsubscriptions\x18\x05 \x03(\v2\x1e.tasker.plugin.v1.SubscriptionR\rsubscriptions\":\n" +
+	"\fSubscription\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06events\x18\x02 \x03(\tR\x06events\"\xe2\x01\n" +
+	"\x05Event\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x17\n" +
+	"\atask_id\x18\x03 \x01(\x03R\x06taskId\x12\x17\n" +
+	"\astep_id\x18\x04 \x01(\x03R\x06stepId\x12%\n" +
+	"\x0ecorrelation_id\x18\x05 \x01(\tR\rcorrelationId\x12!\n" +
+	"\fpayload_json\x18\x06 \x01(\fR\vpayloadJson\x129\n" +
+	"\n" +
+	"created_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\"k\n" +
+	"\x14DeliverEventsRequest\x12\"\n" +
+	"\fsubscription\x18\x01 \x01(\tR\fsubscription\x12/\n" +
+	"\x06events\x18\x02 \x03(\v2\x17.tasker.plugin.v1.EventR\x06events\"\x17\n" +
+	"\x15DeliverEventsResponse\"l\n" +
 	"\vHandlerInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12 \n" +
 	"\vdescription\x18\x02 \x01(\tR\vdescription\x12'\n" +
@@ -585,10 +919,14 @@ const file_tasker_plugin_v1_plugin_proto_rawDesc = "" +
 	"inputsJson\x1aH\n" +
 	"\x1aDependencyResultsJsonEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"g\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value:\x028\x01\"\xa1\x01\n" +
 	"\x0fExecuteResponse\x12!\n" +
 	"\fresults_json\x18\x01 \x01(\fR\vresultsJson\x121\n" +
-	"\x05error\x18\x02 \x01(\v2\x1b.tasker.plugin.v1.StepErrorR\x05error\"\xc7\x01\n" +
+	"\x05error\x18\x02 \x01(\v2\x1b.tasker.plugin.v1.StepErrorR\x05error\x128\n" +
+	"\x06events\x18\x03 \x03(\v2 .tasker.plugin.v1.PublishedEventR\x06events\"G\n" +
+	"\x0ePublishedEvent\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12!\n" +
+	"\fpayload_json\x18\x02 \x01(\fR\vpayloadJson\"\xc7\x01\n" +
 	"\tStepError\x124\n" +
 	"\x04kind\x18\x01 \x01(\x0e2 .tasker.plugin.v1.StepError.KindR\x04kind\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12$\n" +
@@ -596,10 +934,11 @@ const file_tasker_plugin_v1_plugin_proto_rawDesc = "" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x12\n" +
 	"\x0eKIND_RETRYABLE\x10\x01\x12\x12\n" +
-	"\x0eKIND_PERMANENT\x10\x022\xa6\x01\n" +
+	"\x0eKIND_PERMANENT\x10\x022\x88\x02\n" +
 	"\rHandlerPlugin\x12E\n" +
 	"\x04Info\x12\x1d.tasker.plugin.v1.InfoRequest\x1a\x1e.tasker.plugin.v1.InfoResponse\x12N\n" +
-	"\aExecute\x12 .tasker.plugin.v1.ExecuteRequest\x1a!.tasker.plugin.v1.ExecuteResponseBDZBgithub.com/tasker-systems/tasker/pluginsdk/proto/pluginv1;pluginv1b\x06proto3"
+	"\aExecute\x12 .tasker.plugin.v1.ExecuteRequest\x1a!.tasker.plugin.v1.ExecuteResponse\x12`\n" +
+	"\rDeliverEvents\x12&.tasker.plugin.v1.DeliverEventsRequest\x1a'.tasker.plugin.v1.DeliverEventsResponseBDZBgithub.com/tasker-systems/tasker/pluginsdk/proto/pluginv1;pluginv1b\x06proto3"
 
 var (
 	file_tasker_plugin_v1_plugin_proto_rawDescOnce sync.Once
@@ -614,33 +953,45 @@ func file_tasker_plugin_v1_plugin_proto_rawDescGZIP() []byte {
 }
 
 var file_tasker_plugin_v1_plugin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_tasker_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_tasker_plugin_v1_plugin_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_tasker_plugin_v1_plugin_proto_goTypes = []any{
-	(StepError_Kind)(0),     // 0: tasker.plugin.v1.StepError.Kind
-	(*InfoRequest)(nil),     // 1: tasker.plugin.v1.InfoRequest
-	(*InfoResponse)(nil),    // 2: tasker.plugin.v1.InfoResponse
-	(*HandlerInfo)(nil),     // 3: tasker.plugin.v1.HandlerInfo
-	(*Template)(nil),        // 4: tasker.plugin.v1.Template
-	(*ExecuteRequest)(nil),  // 5: tasker.plugin.v1.ExecuteRequest
-	(*ExecuteResponse)(nil), // 6: tasker.plugin.v1.ExecuteResponse
-	(*StepError)(nil),       // 7: tasker.plugin.v1.StepError
-	nil,                     // 8: tasker.plugin.v1.ExecuteRequest.DependencyResultsJsonEntry
+	(StepError_Kind)(0),           // 0: tasker.plugin.v1.StepError.Kind
+	(*InfoRequest)(nil),           // 1: tasker.plugin.v1.InfoRequest
+	(*InfoResponse)(nil),          // 2: tasker.plugin.v1.InfoResponse
+	(*Subscription)(nil),          // 3: tasker.plugin.v1.Subscription
+	(*Event)(nil),                 // 4: tasker.plugin.v1.Event
+	(*DeliverEventsRequest)(nil),  // 5: tasker.plugin.v1.DeliverEventsRequest
+	(*DeliverEventsResponse)(nil), // 6: tasker.plugin.v1.DeliverEventsResponse
+	(*HandlerInfo)(nil),           // 7: tasker.plugin.v1.HandlerInfo
+	(*Template)(nil),              // 8: tasker.plugin.v1.Template
+	(*ExecuteRequest)(nil),        // 9: tasker.plugin.v1.ExecuteRequest
+	(*ExecuteResponse)(nil),       // 10: tasker.plugin.v1.ExecuteResponse
+	(*PublishedEvent)(nil),        // 11: tasker.plugin.v1.PublishedEvent
+	(*StepError)(nil),             // 12: tasker.plugin.v1.StepError
+	nil,                           // 13: tasker.plugin.v1.ExecuteRequest.DependencyResultsJsonEntry
+	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
 }
 var file_tasker_plugin_v1_plugin_proto_depIdxs = []int32{
-	3, // 0: tasker.plugin.v1.InfoResponse.handlers:type_name -> tasker.plugin.v1.HandlerInfo
-	4, // 1: tasker.plugin.v1.InfoResponse.templates:type_name -> tasker.plugin.v1.Template
-	8, // 2: tasker.plugin.v1.ExecuteRequest.dependency_results_json:type_name -> tasker.plugin.v1.ExecuteRequest.DependencyResultsJsonEntry
-	7, // 3: tasker.plugin.v1.ExecuteResponse.error:type_name -> tasker.plugin.v1.StepError
-	0, // 4: tasker.plugin.v1.StepError.kind:type_name -> tasker.plugin.v1.StepError.Kind
-	1, // 5: tasker.plugin.v1.HandlerPlugin.Info:input_type -> tasker.plugin.v1.InfoRequest
-	5, // 6: tasker.plugin.v1.HandlerPlugin.Execute:input_type -> tasker.plugin.v1.ExecuteRequest
-	2, // 7: tasker.plugin.v1.HandlerPlugin.Info:output_type -> tasker.plugin.v1.InfoResponse
-	6, // 8: tasker.plugin.v1.HandlerPlugin.Execute:output_type -> tasker.plugin.v1.ExecuteResponse
-	7, // [7:9] is the sub-list for method output_type
-	5, // [5:7] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	7,  // 0: tasker.plugin.v1.InfoResponse.handlers:type_name -> tasker.plugin.v1.HandlerInfo
+	8,  // 1: tasker.plugin.v1.InfoResponse.templates:type_name -> tasker.plugin.v1.Template
+	3,  // 2: tasker.plugin.v1.InfoResponse.subscriptions:type_name -> tasker.plugin.v1.Subscription
+	14, // 3: tasker.plugin.v1.Event.created_at:type_name -> google.protobuf.Timestamp
+	4,  // 4: tasker.plugin.v1.DeliverEventsRequest.events:type_name -> tasker.plugin.v1.Event
+	13, // 5: tasker.plugin.v1.ExecuteRequest.dependency_results_json:type_name -> tasker.plugin.v1.ExecuteRequest.DependencyResultsJsonEntry
+	12, // 6: tasker.plugin.v1.ExecuteResponse.error:type_name -> tasker.plugin.v1.StepError
+	11, // 7: tasker.plugin.v1.ExecuteResponse.events:type_name -> tasker.plugin.v1.PublishedEvent
+	0,  // 8: tasker.plugin.v1.StepError.kind:type_name -> tasker.plugin.v1.StepError.Kind
+	1,  // 9: tasker.plugin.v1.HandlerPlugin.Info:input_type -> tasker.plugin.v1.InfoRequest
+	9,  // 10: tasker.plugin.v1.HandlerPlugin.Execute:input_type -> tasker.plugin.v1.ExecuteRequest
+	5,  // 11: tasker.plugin.v1.HandlerPlugin.DeliverEvents:input_type -> tasker.plugin.v1.DeliverEventsRequest
+	2,  // 12: tasker.plugin.v1.HandlerPlugin.Info:output_type -> tasker.plugin.v1.InfoResponse
+	10, // 13: tasker.plugin.v1.HandlerPlugin.Execute:output_type -> tasker.plugin.v1.ExecuteResponse
+	6,  // 14: tasker.plugin.v1.HandlerPlugin.DeliverEvents:output_type -> tasker.plugin.v1.DeliverEventsResponse
+	12, // [12:15] is the sub-list for method output_type
+	9,  // [9:12] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_tasker_plugin_v1_plugin_proto_init() }
@@ -654,7 +1005,7 @@ func file_tasker_plugin_v1_plugin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_tasker_plugin_v1_plugin_proto_rawDesc), len(file_tasker_plugin_v1_plugin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   8,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,8 +24,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	HandlerPlugin_Info_FullMethodName    = "/tasker.plugin.v1.HandlerPlugin/Info"
-	HandlerPlugin_Execute_FullMethodName = "/tasker.plugin.v1.HandlerPlugin/Execute"
+	HandlerPlugin_Info_FullMethodName          = "/tasker.plugin.v1.HandlerPlugin/Info"
+	HandlerPlugin_Execute_FullMethodName       = "/tasker.plugin.v1.HandlerPlugin/Execute"
+	HandlerPlugin_DeliverEvents_FullMethodName = "/tasker.plugin.v1.HandlerPlugin/DeliverEvents"
 )
 
 // HandlerPluginClient is the client API for HandlerPlugin service.
@@ -41,6 +42,13 @@ type HandlerPluginClient interface {
 	// reported in ExecuteResponse.error; a gRPC error means the call itself
 	// failed (crash, transport) and the host treats it as retryable.
 	Execute(ctx context.Context, in *ExecuteRequest, opts ...grpc.CallOption) (*ExecuteResponse, error)
+	// DeliverEvents hands one batch of outbox events, in order, to one of
+	// the subscriptions the plugin declared in InfoResponse.subscriptions.
+	// Any gRPC error means the batch was not delivered: the host delivers
+	// it again later (at least once). Added in protocol version 1 without a
+	// version bump: a plugin built before it declares no subscriptions, so
+	// the host never calls it there.
+	DeliverEvents(ctx context.Context, in *DeliverEventsRequest, opts ...grpc.CallOption) (*DeliverEventsResponse, error)
 }
 
 type handlerPluginClient struct {
@@ -71,6 +79,16 @@ func (c *handlerPluginClient) Execute(ctx context.Context, in *ExecuteRequest, o
 	return out, nil
 }
 
+func (c *handlerPluginClient) DeliverEvents(ctx context.Context, in *DeliverEventsRequest, opts ...grpc.CallOption) (*DeliverEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeliverEventsResponse)
+	err := c.cc.Invoke(ctx, HandlerPlugin_DeliverEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // HandlerPluginServer is the server API for HandlerPlugin service.
 // All implementations must embed UnimplementedHandlerPluginServer
 // for forward compatibility.
@@ -84,6 +102,13 @@ type HandlerPluginServer interface {
 	// reported in ExecuteResponse.error; a gRPC error means the call itself
 	// failed (crash, transport) and the host treats it as retryable.
 	Execute(context.Context, *ExecuteRequest) (*ExecuteResponse, error)
+	// DeliverEvents hands one batch of outbox events, in order, to one of
+	// the subscriptions the plugin declared in InfoResponse.subscriptions.
+	// Any gRPC error means the batch was not delivered: the host delivers
+	// it again later (at least once). Added in protocol version 1 without a
+	// version bump: a plugin built before it declares no subscriptions, so
+	// the host never calls it there.
+	DeliverEvents(context.Context, *DeliverEventsRequest) (*DeliverEventsResponse, error)
 	mustEmbedUnimplementedHandlerPluginServer()
 }
 
@@ -99,6 +124,9 @@ func (UnimplementedHandlerPluginServer) Info(context.Context, *InfoRequest) (*In
 }
 func (UnimplementedHandlerPluginServer) Execute(context.Context, *ExecuteRequest) (*ExecuteResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Execute not implemented")
+}
+func (UnimplementedHandlerPluginServer) DeliverEvents(context.Context, *DeliverEventsRequest) (*DeliverEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeliverEvents not implemented")
 }
 func (UnimplementedHandlerPluginServer) mustEmbedUnimplementedHandlerPluginServer() {}
 func (UnimplementedHandlerPluginServer) testEmbeddedByValue()                       {}
@@ -157,6 +185,24 @@ func _HandlerPlugin_Execute_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _HandlerPlugin_DeliverEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeliverEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HandlerPluginServer).DeliverEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: HandlerPlugin_DeliverEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HandlerPluginServer).DeliverEvents(ctx, req.(*DeliverEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // HandlerPlugin_ServiceDesc is the grpc.ServiceDesc for HandlerPlugin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -171,6 +217,10 @@ var HandlerPlugin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Execute",
 			Handler:    _HandlerPlugin_Execute_Handler,
+		},
+		{
+			MethodName: "DeliverEvents",
+			Handler:    _HandlerPlugin_DeliverEvents_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

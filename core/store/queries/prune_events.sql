@@ -1,0 +1,1 @@
+select tasker.prune_events($1, $2)

@@ -1,0 +1,1 @@
+select tasker.prune_tasks($1, $2)

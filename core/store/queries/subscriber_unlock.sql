@@ -1,0 +1,1 @@
+select pg_advisory_unlock(tasker.subscriber_lock_key($1))
