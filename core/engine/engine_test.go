@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/tasker-systems/tasker/core"
@@ -97,12 +98,13 @@ func (b bundle) run(t *testing.T) (stop func()) {
 func (b bundle) waitFor(t *testing.T, id int64, status string) *core.Task {
 	t.Helper()
 	var task *core.Task
-	require.Eventually(t, func() bool {
-		var err error
+	var err error
+	ok := assert.Eventually(t, func() bool {
+		// No require here: FailNow from Eventually's goroutine would hide the error.
 		task, err = b.store.GetTask(b.ctx, id)
-		require.NoError(t, err)
-		return task.Status == status
-	}, 30*time.Second, 10*time.Millisecond, "task %d never reached %s", id, status)
+		return err == nil && task.Status == status
+	}, 30*time.Second, 10*time.Millisecond)
+	require.True(t, ok, "task %d never reached %s; it is %s (last error: %v); engine log:\n%s", id, status, describe(task), err, b.logs.String())
 	return task
 }
 
@@ -302,4 +304,16 @@ func TestEngineStepTimeoutFromTemplate(t *testing.T) {
 	task := b.waitFor(t, id, core.TaskStatusComplete)
 	require.Equal(t, 2, task.Steps[2].Attempts)
 	require.Contains(t, b.logs.String(), "step timed out after 100ms")
+}
+
+// describe says where a task stands, for failure messages.
+func describe(task *core.Task) string {
+	if task == nil {
+		return "unknown"
+	}
+	out := task.Status
+	for _, s := range task.Steps {
+		out += fmt.Sprintf("; %s %s (attempts %d)", s.Name, s.Status, s.Attempts)
+	}
+	return out
 }
