@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -22,17 +23,26 @@ import (
 	"github.com/tasker-systems/tasker/embeddb/pgtest"
 )
 
-func TestMain(m *testing.M) { pgtest.Main(m) }
+const eventsDoc = "../../docs/EVENTS.md"
 
 var update = flag.Bool("update", false, "rewrite docs/EVENTS.md from the catalog")
 
+func TestMain(m *testing.M) {
+	flag.Parse()
+	// Here, not in the test: pgtest drops root privileges process-wide, and
+	// the unprivileged user may not write the checkout's files.
+	if *update {
+		if err := os.WriteFile(eventsDoc, []byte(events.Markdown()), 0o644); err != nil {
+			fmt.Fprintf(os.Stderr, "rewrite %s: %v\n", eventsDoc, err)
+			os.Exit(1)
+		}
+	}
+	pgtest.Main(m)
+}
+
 func TestEventsDocIsTheCatalog(t *testing.T) {
 	t.Parallel()
-	const path = "../../docs/EVENTS.md"
-	if *update {
-		require.NoError(t, os.WriteFile(path, []byte(events.Markdown()), 0o644))
-	}
-	got, err := os.ReadFile(path)
+	got, err := os.ReadFile(eventsDoc)
 	require.NoError(t, err)
 	require.Equal(t, events.Markdown(), string(got), "docs/EVENTS.md is stale: run go test ./core/events -update")
 }
