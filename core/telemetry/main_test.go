@@ -11,9 +11,10 @@ import (
 )
 
 // slowDir holds the plugins package's test plugin, built before pgtest
-// drops root privileges (the Go build cache is root's). Its path is fixed,
-// so that runs replace it instead of leaving copies behind.
-var slowDir = filepath.Join(os.TempDir(), "tasker-telemetry-test-plugins")
+// drops root privileges (the Go build cache is root's). Its path is fixed
+// per user, so that runs replace it instead of leaving copies behind, and a
+// run by another user does not meet a folder it may not write.
+var slowDir = filepath.Join(os.TempDir(), fmt.Sprintf("tasker-telemetry-test-plugins-%d", os.Getuid()))
 
 func TestMain(m *testing.M) {
 	if err := os.MkdirAll(slowDir, 0o755); err == nil {
