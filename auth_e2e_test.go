@@ -9,52 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/tasker-systems/tasker/core/auth"
-	"github.com/tasker-systems/tasker/web/client"
 )
-
-// startOn starts tasker listening on listen (such as 0.0.0.0:port) and
-// waits until it is ready, reaching it through 127.0.0.1.
-func startOn(t *testing.T, dir, listen string, extraArgs ...string) (*node, string) {
-	t.Helper()
-	_, port, _ := strings.Cut(listen, ":")
-	base := "http://127.0.0.1:" + port + "/tasker"
-	n := &node{logs: &lockedBuffer{}, exited: make(chan struct{}), api: client.New(base), embedded: true}
-	n.cmd = exec.Command(filepath.Join(dir, "tasker"), append([]string{"serve", "--data-dir", filepath.Join(dir, "data"),
-		"--listen", listen, "--plugins-dir", filepath.Join(dir, "plugins"), "--templates-dir", filepath.Join(dir, "templates")}, extraArgs...)...)
-	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
-	require.NoError(t, n.cmd.Start())
-	go func() { n.err = n.cmd.Wait(); close(n.exited) }()
-	t.Cleanup(func() {
-		_ = n.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-n.exited:
-		case <-time.After(60 * time.Second):
-			_ = n.cmd.Process.Kill()
-			<-n.exited
-		}
-		if t.Failed() {
-			t.Logf("tasker log:\n%s", n.logs.String())
-		}
-	})
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	go func() {
-		select {
-		case <-n.exited:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	require.NoError(t, n.api.WaitReady(ctx), "tasker log:\n%s", n.logs.String())
-	return n, base
-}
 
 func get(t *testing.T, url string, header map[string]string) *http.Response {
 	t.Helper()

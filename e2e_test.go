@@ -102,12 +102,20 @@ func freePort(t *testing.T) int {
 
 func start(t *testing.T, dir string, extraArgs ...string) *node {
 	t.Helper()
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	n := &node{logs: &lockedBuffer{}, exited: make(chan struct{}), api: client.New("http://" + addr + "/tasker"),
+	n, _ := startOn(t, dir, fmt.Sprintf("127.0.0.1:%d", freePort(t)), extraArgs...)
+	return n
+}
+
+// startOn starts tasker listening on listen (such as 0.0.0.0:port) and
+// waits until it is ready, reaching it through 127.0.0.1.
+func startOn(t *testing.T, dir, listen string, extraArgs ...string) (*node, string) {
+	t.Helper()
+	_, port, _ := strings.Cut(listen, ":")
+	base := "http://127.0.0.1:" + port + "/tasker"
+	n := &node{logs: &lockedBuffer{}, exited: make(chan struct{}), api: client.New(base),
 		embedded: !slices.Contains(extraArgs, "--database-url")}
-	n.cmd = exec.Command(filepath.Join(dir, "tasker"), "serve", "--data-dir", filepath.Join(dir, "data"),
-		"--listen", addr, "--plugins-dir", filepath.Join(dir, "plugins"), "--templates-dir", filepath.Join(dir, "templates"))
-	n.cmd.Args = append(n.cmd.Args, extraArgs...)
+	n.cmd = exec.Command(filepath.Join(dir, "tasker"), append([]string{"serve", "--data-dir", filepath.Join(dir, "data"),
+		"--listen", listen, "--plugins-dir", filepath.Join(dir, "plugins"), "--templates-dir", filepath.Join(dir, "templates")}, extraArgs...)...)
 	n.cmd.Stdout, n.cmd.Stderr = n.logs, n.logs
 	require.NoError(t, n.cmd.Start())
 	go func() { n.err = n.cmd.Wait(); close(n.exited) }()
@@ -135,7 +143,7 @@ func start(t *testing.T, dir string, extraArgs ...string) *node {
 		}
 	}()
 	require.NoError(t, n.api.WaitReady(ctx), "tasker log:\n%s", n.logs.String())
-	return n
+	return n, base
 }
 
 // stop sends SIGTERM and requires a clean exit.
