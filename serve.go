@@ -180,7 +180,7 @@ func serve(o config.Config, stderr io.Writer) error {
 			"plugins_dir", pluginsDir, "templates_dir", templatesDir)
 	}
 
-	// The API's view of the webhooks (startEvents delivers to them).
+	// One set of webhooks: the API shows them, startEvents delivers to them.
 	webhooks, err := events.NewWebhooks(o.Events.Webhooks, st, log.With("component", "webhooks"))
 	if err != nil {
 		return err
@@ -202,7 +202,7 @@ func serve(o config.Config, stderr io.Writer) error {
 	engineDone := make(chan error, 1)
 	go func() { engineDone <- eng.Run(engineCtx) }()
 	// Events: the dispatcher (log subscriber) and retention; stopped after the engine.
-	stopEvents, err := startEvents(ctx, st, log, o, host)
+	stopEvents, err := startEvents(ctx, st, log, o, host, webhooks)
 	if err != nil {
 		stopEngine()
 		<-engineDone

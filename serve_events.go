@@ -15,17 +15,14 @@ import (
 // startEvents starts the event dispatcher with its subscribers (the log)
 // and retention; the returned function stops both and waits for them.
 // Subscribers of later features are added here, with d.Add before d.Run.
-func startEvents(ctx context.Context, st *store.Store, log *slog.Logger, o config.Config, host *plugins.Host) (stop func(), err error) {
+func startEvents(ctx context.Context, st *store.Store, log *slog.Logger, o config.Config, host *plugins.Host,
+	hooks *events.Webhooks) (stop func(), err error) {
 	evLog := log.With("component", "events")
 	d := events.NewDispatcher(st, evLog, events.Config{NoListen: o.Engine.NoListen})
 	if err := d.Add(ctx, events.LogSubscriber{Logger: evLog}, events.Options{}); err != nil {
 		return nil, err
 	}
 	// Webhooks: one durable subscriber (webhook:<name>) each.
-	hooks, err := events.NewWebhooks(o.Events.Webhooks, st, log.With("component", "webhooks"))
-	if err != nil {
-		return nil, err
-	}
 	if err := hooks.AddTo(ctx, d); err != nil {
 		return nil, err
 	}
