@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"embed"
 	"errors"
 	"fmt"
 	"sort"
@@ -27,17 +28,14 @@ func claim(ctx context.Context, cfg Config, r *Result) error {
 		return err
 	}
 	defer pool.Close()
-	// A task to hang the probe steps on, in progress so that a claim leaves it alone.
 	var taskID int64
-	err = pool.QueryRow(ctx, `insert into tasker.tasks (template_id, status, tags)
-		select template_id, 'in_progress', '{bench-claim-probe}' from tasker.task_templates order by template_id limit 1
-		returning task_id`).Scan(&taskID)
+	err = pool.QueryRow(ctx, query("probe_task")).Scan(&taskID)
 	if err != nil {
 		return fmt.Errorf("probe task (is a template registered?): %w", err)
 	}
 	finished := func() (int64, error) {
 		var n int64
-		err := pool.QueryRow(ctx, `select count(*) from tasker.workflow_steps where status in ('complete', 'error', 'cancelled', 'resolved_manually')`).Scan(&n)
+		err := pool.QueryRow(ctx, query("finished_steps")).Scan(&n)
 		return n, err
 	}
 	round := func() (float64, error) {
@@ -69,18 +67,7 @@ func claim(ctx context.Context, cfg Config, r *Result) error {
 		t0 := time.Now()
 		for done := int64(0); done < missing; done += 100_000 {
 			n := min(100_000, missing-done)
-			// Finished tasks of 10 finished steps, inserted directly (inserts are not
-			// state transitions, so the state rules allow them), as BenchmarkClaim does.
-			if _, err := pool.Exec(ctx, `
-				with t as (
-					insert into tasker.tasks (template_id, status, completed_at, tags)
-					select (select template_id from tasker.tasks where task_id = $1), 'complete', now(), '{bench-claim-history}'
-					from generate_series(1, ($2 + 9) / 10)
-					returning task_id
-				)
-				insert into tasker.workflow_steps (task_id, name, handler, status, attempts, results, completed_at)
-				select t.task_id, 's' || i, 'noop', 'complete', 1, '{}', now()
-				from t cross join generate_series(1, 10) as i`, taskID, n); err != nil {
+			if _, err := pool.Exec(ctx, query("insert_history"), taskID, n); err != nil {
 				return fmt.Errorf("insert history: %w", err)
 			}
 			cfg.progress("  %d/%d inserted", done+n, missing)
@@ -112,7 +99,7 @@ func claim(ctx context.Context, cfg Config, r *Result) error {
 		}
 	}
 	r.Note("few = %d finished steps, many = %d; each round's figure is the median of %d claims timed by the client over loopback (round trip included), each in its own rolled-back transaction", before, after, cfg.Sizes.ClaimSamples)
-	_, err = pool.Exec(ctx, `delete from tasker.tasks where task_id = $1`, taskID)
+	_, err = pool.Exec(ctx, query("delete_task"), taskID)
 	return err
 }
 
@@ -123,13 +110,13 @@ func claimOnce(ctx context.Context, pool *pgxpool.Pool, taskID int64, i int) (ti
 		return 0, err
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `insert into tasker.workflow_steps (task_id, name, handler) values ($1, $2, 'bench-probe')`,
+	if _, err := tx.Exec(ctx, query("probe_step"),
 		taskID, fmt.Sprintf("probe-%d", i)); err != nil {
 		return 0, err
 	}
 	t0 := time.Now()
 	var n int
-	if err := tx.QueryRow(ctx, `select count(*) from tasker.claim_steps('bench-probe', 1, 60000)`).Scan(&n); err != nil {
+	if err := tx.QueryRow(ctx, query("probe_claim")).Scan(&n); err != nil {
 		return 0, err
 	}
 	d := time.Since(t0)
@@ -137,4 +124,17 @@ func claimOnce(ctx context.Context, pool *pgxpool.Pool, taskID int64, i int) (ti
 		return 0, errors.New("the claim did not return the probe step")
 	}
 	return d, nil
+}
+
+//go:embed queries/*.sql
+var queries embed.FS
+
+// query is one of the claim scenario's statements, kept in queries/ like
+// the store's.
+func query(name string) string {
+	b, err := queries.ReadFile("queries/" + name + ".sql")
+	if err != nil {
+		panic(fmt.Sprintf("bench: missing embedded query %s: %v", name, err)) // a build defect
+	}
+	return string(b)
 }

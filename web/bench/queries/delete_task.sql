@@ -1,0 +1,1 @@
+delete from tasker.tasks where task_id = $1

@@ -1,0 +1,1 @@
+select count(*) from tasker.claim_steps('bench-probe', 1, 60000)
