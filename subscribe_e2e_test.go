@@ -2,7 +2,7 @@ package main
 
 import (
 	"context"
-	"fmt"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -27,14 +27,24 @@ func TestEndToEndPluginSubscription(t *testing.T) {
 		Context: order(42)})
 	require.NoError(t, err)
 	require.Equal(t, core.TaskStatusComplete, waitTask(t, n, created.TaskID).Status)
-	want := fmt.Sprintf(`"task_id":%d,`, created.TaskID) // JSON log lines
-	require.Eventually(t, func() bool {
+	// The plugin's attributes reach the host's log in no fixed order, so
+	// each line is read as JSON rather than matched as text.
+	logged := func() bool {
 		for _, line := range strings.Split(n.logs.String(), "\n") {
-			if strings.Contains(line, "order completed") && strings.Contains(line, want) {
+			var rec struct {
+				Msg    string `json:"msg"`
+				TaskID int64  `json:"task_id"`
+			}
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "order completed" && rec.TaskID == created.TaskID {
 				return true
 			}
 		}
 		return false
-	}, 30*time.Second, 50*time.Millisecond, "the plugin logs the completed order; log:\n%s", n.logs.String())
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !logged() && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.True(t, logged(), "the plugin logs the completed order of task %d; log:\n%s", created.TaskID, n.logs.String())
 	n.stop(t)
 }
