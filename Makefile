@@ -68,7 +68,8 @@ bench: build
 
 ## bench-go: Go benchmarks against the embedded PostgreSQL (figures to compare as ratios)
 bench-go: bundle
-	$(GO) test -run '^$$' -bench . -benchtime 3000x -count 5 ./core/store/
+	$(GO) test -run '^$$' -bench Claim -benchtime 3000x -count 5 ./core/store/
+	$(GO) test -run '^$$' -bench Drain -benchtime 3x -count 5 ./core/store/
 
 ## demo: build, start tasker with the example plugins and run example workflows
 demo: build

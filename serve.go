@@ -118,11 +118,15 @@ func serve(o config.Config, stderr io.Writer) error {
 	if tracer := telemetry.PgxTracer(); tracer != nil {
 		poolConfig.ConnConfig.Tracer = tracer // SQL spans, only inside a traced task or request
 	}
+	tuneSessions(poolConfig, dbURL, o.Database)
 	pool, err := pgxpool.NewWithConfig(ctx, poolConfig)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}
 	defer pool.Close()
+	if err := reportDurability(ctx, pool, log); err != nil {
+		return err
+	}
 	if err := sql.Migrate(ctx, pool, log); err != nil {
 		return err
 	}
@@ -194,6 +198,12 @@ func serve(o config.Config, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.Listen, err)
 	}
+	_, stopPprof, err := startPprof(o.Debug.PprofListen, log)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	defer stopPprof()
 	httpServer := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- httpServer.Serve(ln) }()

@@ -29,6 +29,7 @@ func parseServeFlags(args []string, stderr io.Writer) (config.Config, error) {
 	str("user", "user", "", "when started as root: the unprivileged user to run as (default tasker if it exists, else nobody)")
 	str("log-format", "log.format", d.Log.Format, "log format: auto (colour on a terminal, JSON otherwise), text or json")
 	str("log-level", "log.level", d.Log.Level, "log level: debug, info, warn or error")
+	str("pprof", "debug.pprof_listen", "", "serve Go profiles (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060")
 	fs.Int("workers", d.Engine.Workers, "steps this node runs at once")
 	keyOf["workers"] = "engine.workers"
 	fs.Duration("lease", d.Engine.Lease, "how long a running step stays this node's without renewal; after a crash, other nodes retry its steps this much later")
@@ -37,6 +38,8 @@ func parseServeFlags(args []string, stderr io.Writer) (config.Config, error) {
 	keyOf["step-timeout"] = "engine.step_timeout"
 	fs.Bool("no-listen", false, "do not LISTEN for work notifications, only poll (for PostgreSQL behind a transaction pooler)")
 	keyOf["no-listen"] = "engine.no_listen"
+	fs.Bool("synchronous-commit", d.Database.SynchronousCommit, "wait for each commit to reach the disk; false trades the last moments of acknowledged changes in a crash of PostgreSQL or the machine for speed (docs/OPERATIONS.md)")
+	keyOf["synchronous-commit"] = "database.synchronous_commit"
 	fs.Bool("require-checksums", false, "refuse plugins without a matching <binary>.sha256 file")
 	keyOf["require-checksums"] = "plugins.require_checksums"
 	fs.Bool("insecure-no-auth", false, "serve the API on a non-loopback address without authentication (configure auth in tasker.yaml instead)")

@@ -21,6 +21,7 @@ func TestEndToEndPluginSubscription(t *testing.T) {
 	dir := workdir(t)
 	n := start(t, dir)
 	require.Contains(t, n.logs.String(), "plugin:orders:completed-orders")
+	require.NotContains(t, n.logs.String(), "commits do not wait for the disk", "full durability is the default")
 
 	ctx := context.Background()
 	created, err := n.api.CreateTask(ctx, core.TaskRequest{Name: "order_process", Namespace: "default", Version: "1.0.0",

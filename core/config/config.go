@@ -45,6 +45,30 @@ type Config struct {
 	Auth auth.Config `koanf:"auth"`
 	// InsecureNoAuth lets serve listen on a non-loopback address without authentication.
 	InsecureNoAuth bool `koanf:"insecure_no_auth"`
+	// Debug holds tools for finding out why tasker is slow.
+	Debug Debug `koanf:"debug"`
+	// Database tunes tasker's sessions on PostgreSQL (embedded or external).
+	Database Database `koanf:"database"`
+}
+
+// Database tunes tasker's sessions on PostgreSQL.
+type Database struct {
+	// SynchronousCommit false sets synchronous_commit = off on tasker's
+	// sessions: a commit returns before its WAL reaches the disk, so more
+	// steps fit in a second, but a crash of PostgreSQL or of the machine
+	// (not of tasker alone) loses the last moments of acknowledged changes:
+	// created tasks, recorded step results. Off only by choice
+	// (docs/OPERATIONS.md).
+	SynchronousCommit bool `koanf:"synchronous_commit"`
+	// MaxConns bounds tasker's connections (unless the database URL sets
+	// pool_max_conns).
+	MaxConns int `koanf:"max_conns"`
+}
+
+// Debug configures diagnostics that are off by default.
+type Debug struct {
+	// PprofListen serves Go's profiles (/debug/pprof/) on this loopback address.
+	PprofListen string `koanf:"pprof_listen"`
 }
 
 // API configures the REST API.
@@ -102,6 +126,7 @@ func Defaults() Config {
 	return Config{
 		DataDir: "./tasker-data", Listen: "127.0.0.1:8080", Prefix: "/tasker",
 		Log:       Log{Format: "auto", Level: "info"},
+		Database:  Database{SynchronousCommit: true, MaxConns: 16},
 		Engine:    Engine{Workers: 4, Lease: 30 * time.Second, StepTimeout: 5 * time.Minute},
 		Plugins:   Plugins{StartTimeout: 10 * time.Second, MaxPayloadBytes: 4 << 20},
 		API:       API{MaxBodyBytes: 1 << 20, MaxStreams: 100},
@@ -192,6 +217,9 @@ func (c Config) Validate() error {
 	var errs []error
 	if c.Engine.Workers < 1 {
 		errs = append(errs, fmt.Errorf("engine.workers is %d; it must be at least 1", c.Engine.Workers))
+	}
+	if c.Database.MaxConns < 4 {
+		errs = append(errs, fmt.Errorf("database.max_conns is %d; it must be at least 4 (the engine, the event dispatcher and the API each need connections of their own)", c.Database.MaxConns))
 	}
 	if c.Engine.Lease < time.Second {
 		errs = append(errs, fmt.Errorf("engine.lease is %s; it must be at least 1s", c.Engine.Lease))

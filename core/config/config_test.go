@@ -174,3 +174,16 @@ func TestClientVariablesAreIgnored(t *testing.T) {
 	require.Equal(t, 2, cfg.Engine.Workers)
 	require.False(t, cfg.Auth.Enabled())
 }
+
+func TestDatabaseSection(t *testing.T) {
+	t.Parallel()
+	cfg, err := Load(Sources{Env: []string{"TASKER_DATABASE_SYNCHRONOUS_COMMIT=false"},
+		File: writeFile(t, "database:\n  max_conns: 32\n")})
+	require.NoError(t, err)
+	require.False(t, cfg.Database.SynchronousCommit)
+	require.Equal(t, 32, cfg.Database.MaxConns)
+	require.True(t, Defaults().Database.SynchronousCommit, "full durability unless asked otherwise")
+
+	_, err = Load(Sources{File: writeFile(t, "database:\n  max_conns: 2\n")})
+	require.ErrorContains(t, err, "database.max_conns is 2; it must be at least 4")
+}

@@ -99,19 +99,20 @@ func (c *Config) applyDefaults() {
 
 // Engine runs the steps of tasks. Create it with New, load templates, then Run.
 type Engine struct {
-	cfg      Config
-	store    *store.Store
-	reg      *registry.Registry
-	log      *slog.Logger
-	wake     chan struct{}
-	inflight inflight
+	cfg       Config
+	store     *store.Store
+	reg       *registry.Registry
+	log       *slog.Logger
+	wake      chan struct{}
+	inflight  inflight
+	completer *completer
 }
 
 // New returns an engine over st and reg.
 func New(st *store.Store, reg *registry.Registry, logger *slog.Logger, cfg Config) *Engine {
 	cfg.applyDefaults()
 	return &Engine{cfg: cfg, store: st, reg: reg, log: logger, wake: make(chan struct{}, 1),
-		inflight: inflight{steps: map[int64]*running{}}}
+		inflight: inflight{steps: map[int64]*running{}}, completer: newCompleter(st, cfg.Owner, cfg.Workers, cfg.Tracer)}
 }
 
 // Owner is this node's name in step leases.

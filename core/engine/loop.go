@@ -30,6 +30,14 @@ func (e *Engine) Run(ctx context.Context) error {
 	if !e.cfg.NoListen {
 		go e.listen(ctx)
 	}
+	// The completer stops only after drain: steps finishing during shutdown are recorded too.
+	stopCompleter := make(chan struct{})
+	completerDone := make(chan struct{})
+	go func() {
+		defer close(completerDone)
+		e.completer.run(context.WithoutCancel(ctx), stopCompleter)
+	}()
+	defer func() { close(stopCompleter); <-completerDone }()
 
 	done := make(chan finished, e.cfg.Workers)
 	running := 0
@@ -44,8 +52,13 @@ func (e *Engine) Run(ctx context.Context) error {
 	renew := time.NewTicker(e.cfg.Lease / 3)
 	defer renew.Stop()
 
+	// A claim runs when there may be work: after a wake-up (a notification,
+	// the poll) or a claim that filled every free worker. A worker freeing
+	// up alone is no reason: claims that find nothing cost as much as those
+	// that do, and with many workers they were most of the database's load.
+	mayHaveWork := true
 	for {
-		if free := e.cfg.Workers - running; free > 0 && ctx.Err() == nil {
+		if free := e.cfg.Workers - running; free > 0 && mayHaveWork && ctx.Err() == nil {
 			limits = e.reg.Limits()
 			claimStart := time.Now()
 			steps, err := e.store.ClaimSteps(ctx, e.cfg.Owner, free, e.cfg.Lease, saturated(limits, byHandler)...)
@@ -74,10 +87,8 @@ func (e *Engine) Run(ctx context.Context) error {
 					e.execute(stepCtx, s)
 				}()
 			}
-			if len(steps) == free {
-				// A full batch: more may be ready, so claim again once a worker frees up.
-				e.Wake()
-			}
+			// A full batch: more may be ready, so claim again once a worker frees up.
+			mayHaveWork = len(steps) == free || err != nil
 		}
 		select {
 		case <-ctx.Done():
@@ -89,9 +100,12 @@ func (e *Engine) Run(ctx context.Context) error {
 			running--
 			if f.counted {
 				byHandler[f.handler]--
+				mayHaveWork = true // its handler's steps, left out while it was at its limit, may be waiting
 			}
 		case <-e.wake:
+			mayHaveWork = true
 		case <-poll.C:
+			mayHaveWork = true
 		case <-renew.C:
 			e.renewLeases(ctx)
 		case <-reap.C:
@@ -263,7 +277,7 @@ func (e *Engine) execute(ctx context.Context, s core.StepRequest) {
 	}
 
 	// Outcomes are recorded even while shutting down: a finished step must not be lost.
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	cause := context.Cause(ctx)
 	var failure *core.StepError
@@ -298,7 +312,7 @@ func (e *Engine) execute(ctx context.Context, s core.StepRequest) {
 		if events := published(); len(events) > 0 {
 			taskStatus, rerr = e.store.CompleteStepWithEvents(rctx, s.StepID, e.cfg.Owner, results, events)
 		} else {
-			taskStatus, rerr = e.store.CompleteStep(rctx, s.StepID, e.cfg.Owner, results)
+			taskStatus, rerr = e.completer.complete(rctx, s.StepID, results)
 		}
 		switch {
 		case rerr != nil:
