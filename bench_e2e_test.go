@@ -50,7 +50,7 @@ func TestBenchHarness(t *testing.T) {
 			figures[r.Scenario+": "+f.Name] = f
 		}
 	}
-	for _, name := range []string{"latency: creation to completion p50", "latency: hand-off p99", "chain: time per step",
+	for _, name := range []string{"latency: creation to completion p50", "latency: step cycle p99", "chain: time per step",
 		"claim: ratio, many / few finished steps",
 		"resources: host RSS idle", "resources: plugin RSS under load (peak)"} {
 		f, ok := figures[name]

@@ -25,6 +25,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/tasker-systems/tasker/core/config"
 	"github.com/tasker-systems/tasker/web/bench"
 	"github.com/tasker-systems/tasker/web/client"
 )
@@ -59,6 +60,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	taskerBin := fs.String("tasker", "", "with --launch: the tasker binary to start (default this one)")
 	pluginsDir := fs.String("plugins-dir", "plugins", "with --launch: where tasker-handler-bench_v* is")
 	keep := fs.Bool("keep", false, "with --launch: keep the work directory (data dirs and logs)")
+	serveArgs := fs.String("serve-args", "", "with --launch: more flags for the taskers it starts, space-separated (e.g. --synchronous-commit=false)")
 	server := fs.String("server", "", "tasker's API URL, prefix included")
 	token := fs.String("token", "", "bearer token: a JWT or an API key (default $TASKER_TOKEN)")
 	dbURL := fs.String("database-url", "", "tasker's database, for the claim scenario")
@@ -166,7 +168,8 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 
 	var err error
 	if *launch {
-		err = launchBench(ctx, stderr, *taskerBin, *pluginsDir, *keep, report, cfg, chosen, run)
+		err = launchBench(ctx, stderr, launchOptions{bin: *taskerBin, pluginsDir: *pluginsDir, keep: *keep,
+			serveArgs: strings.Fields(*serveArgs)}, report, cfg, chosen, run)
 	} else {
 		err = remoteBench(ctx, *server, *token, *dbURL, *dataDir, *pid, report, &cfg)
 		if err == nil {
@@ -248,9 +251,17 @@ type benchNode struct {
 	exited  chan struct{}
 }
 
+// launchOptions say how --launch starts taskers.
+type launchOptions struct {
+	bin, pluginsDir string
+	keep            bool
+	serveArgs       []string // given to every tasker serve it starts
+}
+
 // launchBench starts the taskers it needs and runs the chosen scenarios.
-func launchBench(ctx context.Context, stderr io.Writer, bin, pluginsDir string, keep bool, report *bench.Report,
+func launchBench(ctx context.Context, stderr io.Writer, lo launchOptions, report *bench.Report,
 	cfg bench.Config, chosen []string, run func(bench.Config, ...string)) error {
+	bin, pluginsDir, keep := lo.bin, lo.pluginsDir, lo.keep
 	if bin == "" {
 		exe, err := os.Executable()
 		if err != nil {
@@ -300,7 +311,7 @@ func launchBench(ctx context.Context, stderr io.Writer, bin, pluginsDir string, 
 
 	start := func(name string, extra ...string) (*benchNode, time.Duration, error) {
 		t0 := time.Now()
-		n, err := startBenchNode(ctx, bin, work, name, extra...)
+		n, err := startBenchNode(ctx, bin, work, name, append(slices.Clone(lo.serveArgs), extra...)...)
 		return n, time.Since(t0), err
 	}
 	resources := &bench.Result{Scenario: "startup", Description: "Resources: first start (extract PostgreSQL, initdb, migrate, load the plugin) and warm restart, each from exec to health/ready answering 200; binary sizes."}
@@ -315,9 +326,9 @@ func launchBench(ctx context.Context, stderr io.Writer, bin, pluginsDir string, 
 	}
 
 	report.Setup = append(report.Setup,
-		"Started by `tasker bench --launch`: `tasker serve` on a fresh data dir (embedded PostgreSQL, default settings), "+
-			"with only the bench plugin, default flags (4 workers, LISTEN/NOTIFY, log level info written to a file), on loopback; "+
-			"the client runs on the same machine.",
+		fmt.Sprintf("Started by `tasker bench --launch`: `tasker serve` on a fresh data dir (embedded PostgreSQL, default settings), "+
+			"with only the bench plugin, default flags (%d workers, LISTEN/NOTIFY, full durability, log level info written to a file) "+
+			"and these: %q, on loopback; the client runs on the same machine.", config.Defaults().Engine.Workers, lo.serveArgs),
 		"`chain` and `claim` ran on a second tasker, started with `--workers 1` on its own fresh data dir, so that the claim's "+
 			"\"few finished steps\" are those of the chain runs only.")
 	if mainNeeded {

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/tasker-systems/tasker/core"
 	"github.com/tasker-systems/tasker/core/store"
 )
 
@@ -27,13 +28,25 @@ const recordTimeout = 30 * time.Second
 // reports the step complete: durability is the same as one call per step.
 //
 // Tracing: each step's "record result" span (a child of its attempt) says
-// how large its batch was; the batch's SQL runs under the span of its
-// first step, so one of the batch's traces shows the query.
+// how large its batch was; the batch's SQL (with its claim) runs under the
+// span of its first step, so one of the batch's traces shows the queries.
+//
+// Eager claims: in the transaction that records a batch, the completer
+// also claims up to as many ready steps as the batch frees workers (the
+// children these successes made ready among them) and hands them to the
+// loop, which starts them as its workers free up. That saves a chain a
+// second commit and the round trip through NOTIFY per step.
 type completer struct {
 	store  *store.Store
 	owner  string
+	lease  time.Duration
 	tracer trace.Tracer
 	queue  chan completion
+	// eager says whether to claim now, and which handlers to leave out
+	// (those at their concurrency limit); claimed receives what it claimed.
+	eager   func() (bool, []string)
+	claimed chan<- []core.StepRequest
+	wake    func()
 }
 
 type completion struct {
@@ -48,8 +61,10 @@ type completed struct {
 	err        error
 }
 
-func newCompleter(st *store.Store, owner string, workers int, tracer trace.Tracer) *completer {
-	return &completer{store: st, owner: owner, tracer: tracer, queue: make(chan completion, workers)}
+func newCompleter(st *store.Store, cfg Config, eager func() (bool, []string), claimed chan<- []core.StepRequest,
+	wake func()) *completer {
+	return &completer{store: st, owner: cfg.Owner, lease: cfg.Lease, tracer: cfg.Tracer,
+		queue: make(chan completion, cfg.Workers), eager: eager, claimed: claimed, wake: wake}
 }
 
 // complete records one success through the next batch and returns its
@@ -112,8 +127,22 @@ func (c *completer) record(ctx context.Context, batch []completion) {
 	}
 	ctx, cancel := context.WithTimeout(trace.ContextWithSpan(ctx, batch[0].span), recordTimeout)
 	defer cancel()
-	statuses, err := c.store.CompleteSteps(ctx, c.owner, done)
+	limit, exclude := 0, []string(nil)
+	if ok, ex := c.eager(); ok {
+		limit, exclude = len(batch), ex
+	}
+	statuses, claimed, err := c.store.CompleteAndClaim(ctx, c.owner, done, limit, c.lease, exclude)
 	if err == nil {
+		if len(claimed) > 0 {
+			// Before the replies: the loop then learns of these steps before
+			// the workers of this batch report done (see Engine.Run's drain).
+			c.claimed <- claimed
+		}
+		if limit > 0 && len(claimed) == limit {
+			// The loop ignores this node's own notifications; a full claim
+			// means more may be ready.
+			c.wake()
+		}
 		for i, b := range batch {
 			b.reply <- completed{taskStatus: statuses[i], batch: len(batch)}
 		}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel"
@@ -27,7 +28,7 @@ import (
 
 // Config tunes the loop. Zero values take the defaults in parentheses.
 type Config struct {
-	Workers       int           // steps run at once on this node (4)
+	Workers       int           // steps run at once on this node (32)
 	PollInterval  time.Duration // how often to look for ready steps when nothing wakes the loop (250ms)
 	StepTimeout   time.Duration // a handler's deadline per attempt unless its template sets one (5m)
 	Lease         time.Duration // how long a claimed step stays this node's without renewal (30s)
@@ -66,7 +67,7 @@ func (noMetrics) StepFailed(context.Context, string, bool, bool, time.Duration) 
 
 func (c *Config) applyDefaults() {
 	if c.Workers <= 0 {
-		c.Workers = 4
+		c.Workers = 32
 	}
 	if c.PollInterval <= 0 {
 		c.PollInterval = 250 * time.Millisecond
@@ -106,13 +107,32 @@ type Engine struct {
 	wake      chan struct{}
 	inflight  inflight
 	completer *completer
+	// eager carries the steps the completer claimed to the loop; stopping
+	// and saturated are the loop's answers to the completer (see completer).
+	eager     chan []core.StepRequest
+	stopping  atomic.Bool
+	saturated atomic.Pointer[[]string]
 }
 
 // New returns an engine over st and reg.
 func New(st *store.Store, reg *registry.Registry, logger *slog.Logger, cfg Config) *Engine {
 	cfg.applyDefaults()
-	return &Engine{cfg: cfg, store: st, reg: reg, log: logger, wake: make(chan struct{}, 1),
-		inflight: inflight{steps: map[int64]*running{}}, completer: newCompleter(st, cfg.Owner, cfg.Workers, cfg.Tracer)}
+	e := &Engine{cfg: cfg, store: st, reg: reg, log: logger, wake: make(chan struct{}, 1),
+		inflight: inflight{steps: map[int64]*running{}}, eager: make(chan []core.StepRequest, cfg.Workers)}
+	e.completer = newCompleter(st, cfg, e.claimEagerly, e.eager, e.Wake)
+	return e
+}
+
+// claimEagerly tells the completer whether to claim with its batch (not
+// once shutdown began) and which handlers to leave out.
+func (e *Engine) claimEagerly() (bool, []string) {
+	if e.stopping.Load() {
+		return false, nil
+	}
+	if p := e.saturated.Load(); p != nil {
+		return true, *p
+	}
+	return true, nil
 }
 
 // Owner is this node's name in step leases.

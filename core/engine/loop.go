@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,9 +58,37 @@ func (e *Engine) Run(ctx context.Context) error {
 	// up alone is no reason: claims that find nothing cost as much as those
 	// that do, and with many workers they were most of the database's load.
 	mayHaveWork := true
+	// queued are steps the completer claimed with its batches, waiting for
+	// the workers of that batch to free up.
+	var queued []core.StepRequest
+	launch := func(s core.StepRequest) {
+		counted := false
+		if limit := limits[s.Handler]; limit > 0 {
+			if byHandler[s.Handler] >= limit {
+				// A batch brought more than the limit leaves room for: hand it back uncharged.
+				e.handBack(ctx, s, fmt.Sprintf("handler %s is at its concurrency limit of %d on this node", s.Handler, limit), 0)
+				return
+			}
+			byHandler[s.Handler]++
+			counted = true
+		}
+		running++
+		stepCtx, cancel := context.WithCancelCause(handlerCtx)
+		e.inflight.add(s.StepID, s.TaskID, cancel)
+		go func() {
+			defer func() { done <- finished{s.Handler, counted} }()
+			defer e.inflight.remove(s.StepID)
+			defer cancel(nil)
+			e.execute(stepCtx, s)
+		}()
+	}
 	for {
-		if free := e.cfg.Workers - running; free > 0 && mayHaveWork && ctx.Err() == nil {
-			limits = e.reg.Limits()
+		limits = e.reg.Limits()
+		for len(queued) > 0 && running < e.cfg.Workers && ctx.Err() == nil {
+			launch(queued[0])
+			queued = queued[1:]
+		}
+		if free := e.cfg.Workers - running - len(queued); free > 0 && mayHaveWork && ctx.Err() == nil {
 			claimStart := time.Now()
 			steps, err := e.store.ClaimSteps(ctx, e.cfg.Owner, free, e.cfg.Lease, saturated(limits, byHandler)...)
 			e.cfg.Metrics.Claimed(ctx, time.Since(claimStart))
@@ -67,31 +96,17 @@ func (e *Engine) Run(ctx context.Context) error {
 				e.log.Error("claiming ready steps failed; will try again", "error", err)
 			}
 			for _, s := range steps {
-				counted := false
-				if limit := limits[s.Handler]; limit > 0 {
-					if byHandler[s.Handler] >= limit {
-						// One batch brought more than the limit leaves room for: hand it back uncharged.
-						e.handBack(ctx, s, fmt.Sprintf("handler %s is at its concurrency limit of %d on this node", s.Handler, limit), 0)
-						continue
-					}
-					byHandler[s.Handler]++
-					counted = true
-				}
-				running++
-				stepCtx, cancel := context.WithCancelCause(handlerCtx)
-				e.inflight.add(s.StepID, s.TaskID, cancel)
-				go func() {
-					defer func() { done <- finished{s.Handler, counted} }()
-					defer e.inflight.remove(s.StepID)
-					defer cancel(nil)
-					e.execute(stepCtx, s)
-				}()
+				launch(s)
 			}
 			// A full batch: more may be ready, so claim again once a worker frees up.
 			mayHaveWork = len(steps) == free || err != nil
 		}
+		sat := saturated(limits, byHandler)
+		e.saturated.Store(&sat)
 		select {
 		case <-ctx.Done():
+			e.stopping.Store(true)
+			e.handBackAll(ctx, queued)
 			e.drain(running, done, func() { cancelHandlers(errShuttingDown) })
 			e.log.Info("engine stopped", "owner", e.cfg.Owner)
 			e.publish(ctx, "engine.stopped", map[string]any{"owner": e.cfg.Owner})
@@ -102,12 +117,14 @@ func (e *Engine) Run(ctx context.Context) error {
 				byHandler[f.handler]--
 				mayHaveWork = true // its handler's steps, left out while it was at its limit, may be waiting
 			}
+		case steps := <-e.eager:
+			queued = append(queued, steps...)
 		case <-e.wake:
 			mayHaveWork = true
 		case <-poll.C:
 			mayHaveWork = true
 		case <-renew.C:
-			e.renewLeases(ctx)
+			queued = e.renewLeases(ctx, queued)
 		case <-reap.C:
 			if n, err := e.store.ReapExpiredLeases(ctx, 100); err != nil && ctx.Err() == nil {
 				e.log.Error("returning expired leases to the queue failed", "error", err)
@@ -145,25 +162,31 @@ func (e *Engine) handBack(ctx context.Context, s core.StepRequest, reason string
 	}
 }
 
-// renewLeases extends the leases of the steps running here and cancels those
-// this node no longer holds, so that two nodes never keep running one step.
-func (e *Engine) renewLeases(ctx context.Context) {
+// renewLeases extends the leases of the steps running or queued here and
+// cancels those this node no longer holds, so that two nodes never keep
+// running one step; it returns queued without the steps it lost.
+func (e *Engine) renewLeases(ctx context.Context, queued []core.StepRequest) []core.StepRequest {
 	ids := e.inflight.ids()
+	for _, s := range queued {
+		ids = append(ids, s.StepID)
+	}
 	if len(ids) == 0 {
-		return
+		return queued
 	}
 	lost, err := e.store.ExtendLeases(ctx, e.cfg.Owner, ids, e.cfg.Lease)
 	if err != nil {
 		if ctx.Err() == nil {
 			e.log.Error("renewing step leases failed; will try again", "steps", len(ids), "error", err)
 		}
-		return
+		return queued
 	}
 	for _, id := range lost {
 		if e.inflight.cancelStep(id, errLeaseLost) {
 			e.log.Warn("step lease lost; cancelling its handler", "step_id", id)
 		}
 	}
+	// A queued step whose lease was lost (an operator cancelled it, say) is not started.
+	return slices.DeleteFunc(queued, func(s core.StepRequest) bool { return slices.Contains(lost, s.StepID) })
 }
 
 // listen wakes the loop on new work and cancels steps an operator cancelled,
@@ -175,7 +198,12 @@ func (e *Engine) listen(ctx context.Context) {
 			func() { backoff = 100 * time.Millisecond },
 			func(channel, payload string) {
 				if channel == store.ChannelWork {
-					e.Wake()
+					// This node's own completions claim their follow-up steps
+					// in the same transaction, and wake the loop themselves
+					// when more may be ready (see completer).
+					if payload != e.cfg.Owner {
+						e.Wake()
+					}
 					return
 				}
 				e.cancelFromNotification(payload)
@@ -214,7 +242,8 @@ func (e *Engine) cancelFromNotification(payload string) {
 	}
 }
 
-// drain waits for running steps, cancelling them when the grace period ends.
+// drain waits for running steps, cancelling them when the grace period
+// ends. Steps the completer claimed meanwhile go back to the queue.
 func (e *Engine) drain(running int, done <-chan finished, cancelHandlers func()) {
 	if running == 0 {
 		return
@@ -226,10 +255,25 @@ func (e *Engine) drain(running int, done <-chan finished, cancelHandlers func())
 		select {
 		case <-done:
 			running--
+		case steps := <-e.eager:
+			e.handBackAll(context.Background(), steps)
 		case <-grace.C:
 			e.log.Warn("grace period over: cancelling running steps; they go back to the queue", "steps", running)
 			cancelHandlers()
 		}
+	}
+}
+
+// handBackAll returns claimed steps that will not start here to the queue,
+// uncharged, even while ctx ends.
+func (e *Engine) handBackAll(ctx context.Context, steps []core.StepRequest) {
+	if len(steps) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
+	defer cancel()
+	for _, s := range steps {
+		e.handBack(ctx, s, "node shutting down", 0)
 	}
 }
 

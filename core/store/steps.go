@@ -1,15 +1,22 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/tasker-systems/tasker/core"
 )
 
-var qStepTransitions = query("step_transitions")
+var (
+	qStepTransitions = query("step_transitions")
+	qTaskSteps       = query("task_steps")
+	qTaskStepEdges   = query("task_step_edges")
+	qStepNames       = query("step_names")
+)
 
 // Step returns one step of a task with its transitions; the error wraps
 // core.ErrNotFound when the task has no such step.
@@ -37,4 +44,92 @@ func (s *Store) Step(ctx context.Context, taskID, stepID int64) (*core.StepDetai
 		return nil, fmt.Errorf("get transitions of step %d: %w", stepID, err)
 	}
 	return &d, nil
+}
+
+// steps reads the steps of a task (or the one step when stepID is not nil)
+// with the names of their parents and children, in step order: the steps,
+// then their edges, both by key, so the cost follows the task's size.
+func (s *Store) steps(ctx context.Context, taskID int64, stepID *int64) ([]core.Step, error) {
+	rows, err := s.pool.Query(ctx, qTaskSteps, taskID, stepID)
+	if err != nil {
+		return nil, fmt.Errorf("get steps of task %d: %w", taskID, err)
+	}
+	steps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (core.Step, error) {
+		var st core.Step
+		var results, inputs []byte
+		err := row.Scan(&st.StepID, &st.TaskID, &st.Name, &st.Handler, &st.Status, &st.Attempts, &st.RetryLimit,
+			&st.Retryable, &results, &st.LastError, &st.NextAttemptAt, &st.CreatedAt, &st.UpdatedAt, &st.CompletedAt, &inputs)
+		st.Results, st.Inputs = results, inputs
+		st.DependsOn, st.Children = []string{}, []string{}
+		return st, err
+	})
+	if err != nil || len(steps) == 0 {
+		if err != nil {
+			err = fmt.Errorf("get steps of task %d: %w", taskID, err)
+		}
+		return steps, err
+	}
+	if err := s.linkSteps(ctx, steps); err != nil {
+		return nil, fmt.Errorf("get dependencies of task %d: %w", taskID, err)
+	}
+	return steps, nil
+}
+
+// linkSteps fills DependsOn and Children, each in step order.
+func (s *Store) linkSteps(ctx context.Context, steps []core.Step) error {
+	ids := make([]int64, len(steps))
+	names := make(map[int64]string, len(steps))
+	index := make(map[int64]int, len(steps))
+	for i, st := range steps {
+		ids[i], names[st.StepID], index[st.StepID] = st.StepID, st.Name, i
+	}
+	type edge struct{ from, to int64 }
+	var edges []edge
+	var from, to int64
+	rows, err := s.pool.Query(ctx, qTaskStepEdges, ids)
+	if err != nil {
+		return err
+	}
+	if _, err := pgx.ForEachRow(rows, []any{&from, &to}, func() error {
+		edges = append(edges, edge{from, to})
+		return nil
+	}); err != nil {
+		return err
+	}
+	// Neighbours outside steps (when only one step was read) need their names.
+	var missing []int64
+	for _, e := range edges {
+		for _, id := range []int64{e.from, e.to} {
+			if _, ok := names[id]; !ok && !slices.Contains(missing, id) {
+				missing = append(missing, id)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		var id int64
+		var name string
+		rows, err := s.pool.Query(ctx, qStepNames, missing)
+		if err != nil {
+			return err
+		}
+		if _, err := pgx.ForEachRow(rows, []any{&id, &name}, func() error {
+			names[id] = name
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+	slices.SortFunc(edges, func(a, b edge) int { return cmp.Or(cmp.Compare(a.from, b.from), cmp.Compare(a.to, b.to)) })
+	for _, e := range edges { // by parent id: each DependsOn comes out in step order
+		if i, ok := index[e.to]; ok {
+			steps[i].DependsOn = append(steps[i].DependsOn, names[e.from])
+		}
+	}
+	slices.SortFunc(edges, func(a, b edge) int { return cmp.Or(cmp.Compare(a.to, b.to), cmp.Compare(a.from, b.from)) })
+	for _, e := range edges {
+		if i, ok := index[e.from]; ok {
+			steps[i].Children = append(steps[i].Children, names[e.to])
+		}
+	}
+	return nil
 }

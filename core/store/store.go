@@ -33,14 +33,12 @@ var (
 	qCreateTask       = query("create_task")
 	qClaimSteps       = query("claim_steps")
 	qCompleteStep     = query("complete_step")
-	qCompleteSteps    = query("complete_steps")
 	qFailStep         = query("fail_step")
 	qReleaseStep      = query("release_step")
 	qReapExpired      = query("reap_expired_leases")
 	qExtendLeases     = query("extend_leases")
 	qGetTask          = query("get_task")
 	qListTasks        = query("list_tasks")
-	qTaskSteps        = query("task_steps")
 	qReadySteps       = query("ready_steps")
 )
 
@@ -121,13 +119,22 @@ func (s *Store) CreateTask(ctx context.Context, nt NewTask, req core.TaskRequest
 // ClaimSteps leases up to limit ready steps to owner for lease, leaving
 // aside steps of the handlers named in exclude.
 func (s *Store) ClaimSteps(ctx context.Context, owner string, limit int, lease time.Duration, exclude ...string) ([]core.StepRequest, error) {
-	if exclude == nil {
-		exclude = []string{}
-	}
-	rows, err := s.pool.Query(ctx, qClaimSteps, owner, limit, lease.Milliseconds(), exclude)
+	rows, err := s.pool.Query(ctx, qClaimSteps, claimArgs(owner, limit, lease, exclude)...)
 	if err != nil {
 		return nil, fmt.Errorf("claim steps: %w", err)
 	}
+	return scanClaimed(rows)
+}
+
+func claimArgs(owner string, limit int, lease time.Duration, exclude []string) []any {
+	if exclude == nil {
+		exclude = []string{}
+	}
+	return []any{owner, limit, lease.Milliseconds(), exclude}
+}
+
+// scanClaimed reads the rows of claim_steps.sql.
+func scanClaimed(rows pgx.Rows) ([]core.StepRequest, error) {
 	steps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (core.StepRequest, error) {
 		var r core.StepRequest
 		var cfg, deps, inputs []byte
@@ -172,47 +179,6 @@ func (s *Store) CompleteStep(ctx context.Context, stepID int64, owner string, re
 		return "", fmt.Errorf("complete step %d: %w", stepID, err)
 	}
 	return deref(status), nil
-}
-
-// Completion is a step's success, for CompleteSteps.
-type Completion struct {
-	StepID  int64
-	Results json.RawMessage
-}
-
-// CompleteSteps records several successes in one transaction, as
-// CompleteStep would one by one, and returns each step's task status in
-// the order of done ("" where owner no longer held the lease). One commit
-// for the batch is what makes it cheaper than len(done) calls; an error
-// means none of them was recorded.
-func (s *Store) CompleteSteps(ctx context.Context, owner string, done []Completion) ([]string, error) {
-	ids := make([]int64, len(done))
-	results := make([]*string, len(done)) // jsonb[]; nil is SQL null, stored as JSON null
-	for i, c := range done {
-		ids[i] = c.StepID
-		if len(c.Results) > 0 {
-			r := string(c.Results)
-			results[i] = &r
-		}
-	}
-	rows, err := s.pool.Query(ctx, qCompleteSteps, ids, owner, results)
-	if err != nil {
-		return nil, fmt.Errorf("complete %d steps: %w", len(done), err)
-	}
-	byStep := make(map[int64]string, len(done))
-	var id int64
-	var status *string
-	if _, err := pgx.ForEachRow(rows, []any{&id, &status}, func() error {
-		byStep[id] = deref(status)
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("complete %d steps: %w", len(done), err)
-	}
-	out := make([]string, len(done))
-	for i, c := range done {
-		out[i] = byStep[c.StepID]
-	}
-	return out, nil
 }
 
 // Failure is what FailStep changed.
@@ -358,25 +324,4 @@ func deref(s *string) string {
 		return ""
 	}
 	return *s
-}
-
-// steps reads the steps of a task (or the one step when stepID is not nil).
-func (s *Store) steps(ctx context.Context, taskID int64, stepID *int64) ([]core.Step, error) {
-	rows, err := s.pool.Query(ctx, qTaskSteps, taskID, stepID)
-	if err != nil {
-		return nil, fmt.Errorf("get steps of task %d: %w", taskID, err)
-	}
-	steps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (core.Step, error) {
-		var st core.Step
-		var results, inputs []byte
-		err := row.Scan(&st.StepID, &st.TaskID, &st.Name, &st.Handler, &st.Status, &st.Attempts, &st.RetryLimit,
-			&st.Retryable, &st.DependsOn, &st.Children, &results, &st.LastError, &st.NextAttemptAt,
-			&st.CreatedAt, &st.UpdatedAt, &st.CompletedAt, &inputs)
-		st.Results, st.Inputs = results, inputs
-		return st, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("get steps of task %d: %w", taskID, err)
-	}
-	return steps, nil
 }

@@ -175,7 +175,9 @@ begin
     )
     select count(*) into v_ready from released where remaining_deps = 0 and status = 'pending';
     if v_ready > 0 then
-        perform pg_notify('tasker_work', '');
+        -- The payload names the node: it claims in this same transaction
+        -- (store.CompleteAndClaim), so its own loop need not wake for it.
+        perform pg_notify('tasker_work', p_owner);
     end if;
 
     for v_task in select distinct s.task_id from tasker.workflow_steps s where s.step_id = any(v_done) order by 1 loop
