@@ -37,8 +37,8 @@ func (s *Store) CompleteSteps(ctx context.Context, owner string, done []Completi
 // whose workers just finished takes their next steps, the children that
 // these successes made ready among them, without a second commit nor a
 // round trip through NOTIFY. Both statements go in one batch: one round
-// trip, run by PostgreSQL as one implicit transaction. With limit 0 it is
-// CompleteSteps.
+// trip, run by PostgreSQL as one implicit transaction, whose notifications
+// are sent after its commit (notifier). With limit 0 it is CompleteSteps.
 func (s *Store) CompleteAndClaim(ctx context.Context, owner string, done []Completion, limit int, lease time.Duration,
 	exclude []string) (statuses []string, claimed []core.StepRequest, err error) {
 	if limit <= 0 {
@@ -46,10 +46,14 @@ func (s *Store) CompleteAndClaim(ctx context.Context, owner string, done []Compl
 		return statuses, nil, err
 	}
 	b := &pgx.Batch{}
+	b.Queue(qDeferNotify)
 	b.Queue(qCompleteSteps, completeArgs(owner, done)...)
 	b.Queue(qClaimSteps, claimArgs(owner, limit, lease, exclude)...)
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, nil, fmt.Errorf("complete %d steps: %w", len(done), err)
+	}
 	rows, err := br.Query()
 	if err != nil {
 		return nil, nil, fmt.Errorf("complete %d steps: %w", len(done), err)
@@ -65,6 +69,12 @@ func (s *Store) CompleteAndClaim(ctx context.Context, owner string, done []Compl
 	}
 	if err := br.Close(); err != nil {
 		return nil, nil, fmt.Errorf("complete %d steps and claim: %w", len(done), err)
+	}
+	s.notify.add(ChannelEvents, "")
+	if len(claimed) == limit || len(exclude) > 0 {
+		// Ready steps may be left that this node did not take: tell the
+		// others (this one ignores its own name and is woken by its caller).
+		s.notify.add(ChannelWork, owner)
 	}
 	return statuses, claimed, nil
 }

@@ -30,6 +30,7 @@ func query(name string) string {
 
 var (
 	qRegisterTemplate = query("register_template")
+	qTaskSession      = query("task_session")
 	qCreateTask       = query("create_task")
 	qClaimSteps       = query("claim_steps")
 	qCompleteStep     = query("complete_step")
@@ -44,11 +45,12 @@ var (
 
 // Store runs tasker's queries on a connection pool.
 type Store struct {
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	notify *notifier
 }
 
 // New returns a Store on pool.
-func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool} }
+func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, notify: &notifier{pool: pool}} }
 
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
@@ -87,13 +89,8 @@ func (s *Store) CreateTask(ctx context.Context, nt NewTask, req core.TaskRequest
 		tags = []string{}
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if req.CorrelationID != "" || req.TraceParent != "" {
-			// Read by the defaults of tasks.correlation_id and trace_parent
-			// (0009_trace_parent.sql) when create_task inserts the row.
-			if _, err := tx.Exec(ctx, "select set_config('tasker.correlation_id', $1, true), set_config('tasker.trace_parent', $2, true)",
-				req.CorrelationID, req.TraceParent); err != nil {
-				return err
-			}
+		if _, err := tx.Exec(ctx, qTaskSession, req.CorrelationID, req.TraceParent); err != nil {
+			return err
 		}
 		err := tx.QueryRow(ctx, qCreateTask, nt.TemplateID, jsonOrNil(req.Context), nullable(req.Initiator),
 			nullable(req.Reason), nullable(req.SourceSystem), tags, nullable(nt.IdentityHash),
@@ -113,17 +110,39 @@ func (s *Store) CreateTask(ctx context.Context, nt NewTask, req core.TaskRequest
 	if err != nil {
 		return 0, false, fmt.Errorf("create task from template %d: %w", nt.TemplateID, err)
 	}
+	if created {
+		s.notify.add(ChannelWork, "")
+		s.notify.add(ChannelEvents, "")
+	}
 	return id, created, nil
 }
 
 // ClaimSteps leases up to limit ready steps to owner for lease, leaving
 // aside steps of the handlers named in exclude.
 func (s *Store) ClaimSteps(ctx context.Context, owner string, limit int, lease time.Duration, exclude ...string) ([]core.StepRequest, error) {
-	rows, err := s.pool.Query(ctx, qClaimSteps, claimArgs(owner, limit, lease, exclude)...)
+	b := &pgx.Batch{}
+	b.Queue(qDeferNotify)
+	b.Queue(qClaimSteps, claimArgs(owner, limit, lease, exclude)...)
+	br := s.pool.SendBatch(ctx, b) // one round trip, one implicit transaction
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, fmt.Errorf("claim steps: %w", err)
+	}
+	rows, err := br.Query()
 	if err != nil {
 		return nil, fmt.Errorf("claim steps: %w", err)
 	}
-	return scanClaimed(rows)
+	steps, err := scanClaimed(rows)
+	if err == nil {
+		err = br.Close()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("claim steps: %w", err)
+	}
+	if len(steps) > 0 {
+		s.notify.add(ChannelEvents, "") // step.started
+	}
+	return steps, nil
 }
 
 func claimArgs(owner string, limit int, lease time.Duration, exclude []string) []any {
