@@ -258,6 +258,14 @@ type launchOptions struct {
 	serveArgs       []string // given to every tasker serve it starts
 }
 
+// except describes flags given beside the defaults.
+func except(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" except these: `%s`", strings.Join(args, " "))
+}
+
 // launchBench starts the taskers it needs and runs the chosen scenarios.
 func launchBench(ctx context.Context, stderr io.Writer, lo launchOptions, report *bench.Report,
 	cfg bench.Config, chosen []string, run func(bench.Config, ...string)) error {
@@ -327,8 +335,8 @@ func launchBench(ctx context.Context, stderr io.Writer, lo launchOptions, report
 
 	report.Setup = append(report.Setup,
 		fmt.Sprintf("Started by `tasker bench --launch`: `tasker serve` on a fresh data dir (embedded PostgreSQL, default settings), "+
-			"with only the bench plugin, default flags (%d workers, LISTEN/NOTIFY, full durability, log level info written to a file) "+
-			"and these: %q, on loopback; the client runs on the same machine.", config.Defaults().Engine.Workers, lo.serveArgs),
+			"with only the bench plugin, default flags (%d workers, LISTEN/NOTIFY, commits that wait for the disk, log level info "+
+			"written to a file)%s, on loopback; the client runs on the same machine.", config.Defaults().Engine.Workers, except(lo.serveArgs)),
 		"`chain` and `claim` ran on a second tasker, started with `--workers 1` on its own fresh data dir, so that the claim's "+
 			"\"few finished steps\" are those of the chain runs only.")
 	if mainNeeded {

@@ -3,6 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -40,4 +44,20 @@ func TestEndToEndRelaxedDurability(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, core.TaskStatusComplete, waitTask(t, n, created.TaskID).Status)
 	n.stop(t)
+}
+
+// TestServeRefusesTooFewConnections: each event subscriber needs a
+// connection of its own while it delivers; a pool too small for them would
+// stall delivery for good, so tasker refuses to start and says what to raise.
+func TestServeRefusesTooFewConnections(t *testing.T) {
+	t.Parallel()
+	dir := workdir(t)
+	cmd := exec.Command(filepath.Join(dir, "tasker"), "serve", "--data-dir", filepath.Join(dir, "data"),
+		"--listen", fmt.Sprintf("127.0.0.1:%d", freePort(t)), "--plugins-dir", filepath.Join(dir, "plugins"))
+	cmd.Env = append(os.Environ(), "TASKER_DATABASE_MAX_CONNS=5") // the log and the orders plugin's subscription need 6
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err)
+	require.Contains(t, string(out), "database.max_conns is 5, too few for 2 event subscribers")
+	require.Contains(t, string(out), "raise database.max_conns to at least 6")
+	require.Contains(t, string(out), "embedded PostgreSQL stopped", "what started is stopped in order")
 }

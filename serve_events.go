@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -28,6 +29,14 @@ func startEvents(ctx context.Context, st *store.Store, log *slog.Logger, o confi
 	}
 	if err := addPluginSubscribers(ctx, d, host, evLog); err != nil {
 		return nil, err
+	}
+	// A subscriber holds a connection (its advisory lock) while it reads
+	// and advances its cursor on another: with all of them busy, fewer
+	// connections than that would wait on each other for good.
+	if need := d.Len() + 4; int(st.MaxConns()) < need {
+		return nil, fmt.Errorf("database.max_conns is %d, too few for %d event subscribers (the log, %d webhooks, plugin "+
+			"subscriptions): they need one connection each while they deliver, and the engine and the API four more; "+
+			"raise database.max_conns to at least %d", st.MaxConns(), d.Len(), len(o.Events.Webhooks), need)
 	}
 	ret := events.NewRetention(st, log.With("component", "retention"), events.RetentionConfig{
 		Tasks: o.Retention.Tasks, Events: o.Retention.Events, Interval: o.Retention.Interval, Batch: o.Retention.Batch})

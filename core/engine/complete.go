@@ -22,9 +22,8 @@ const recordTimeout = 30 * time.Second
 
 // completer records the successes of this node's steps in batches: the
 // steps that finish while one batch is being committed make up the next,
-// so a busy node shares one commit (one WAL flush, one pass through
-// PostgreSQL's NOTIFY lock) among many steps, and an idle one still records
-// each step at once. A worker waits for its batch's commit before it
+// so a busy node shares one commit (one WAL flush) among many steps, and an
+// idle one still records each step at once. A worker waits for its batch's commit before it
 // reports the step complete: durability is the same as one call per step.
 //
 // Tracing: each step's "record result" span (a child of its attempt) says

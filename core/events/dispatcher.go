@@ -128,6 +128,13 @@ func (d *Dispatcher) Add(ctx context.Context, s Subscriber, opts Options) error 
 	return nil
 }
 
+// Len is the number of subscribers added.
+func (d *Dispatcher) Len() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.subs)
+}
+
 // Wake makes every subscriber look for events now.
 func (d *Dispatcher) Wake() {
 	d.mu.Lock()

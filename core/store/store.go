@@ -52,6 +52,9 @@ type Store struct {
 // New returns a Store on pool.
 func New(pool *pgxpool.Pool) *Store { return &Store{pool: pool, notify: &notifier{pool: pool}} }
 
+// MaxConns is the most connections the store's pool opens.
+func (s *Store) MaxConns() int32 { return s.pool.Config().MaxConns }
+
 // Ping checks that the database answers.
 func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
