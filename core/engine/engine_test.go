@@ -317,3 +317,39 @@ func describe(task *core.Task) string {
 	}
 	return out
 }
+
+// TestEngineShutdownClaimsNothingNew: a step that finishes during shutdown
+// is recorded, and its child, ready now, is left in the queue for the next
+// node or start: the batch that records the parent claims nothing while the
+// engine stops.
+func TestEngineShutdownClaimsNothingNew(t *testing.T) {
+	t.Parallel()
+	started, release := make(chan struct{}, 1), make(chan struct{})
+	b := setup(t, engine.Config{Workers: 1, ShutdownGrace: 10 * time.Second}, map[string]core.Handler{
+		"fetch": handlerFunc(func(context.Context, core.StepRequest) (json.RawMessage, error) {
+			started <- struct{}{}
+			<-release
+			return json.RawMessage(`{}`), nil
+		}),
+		"charge": handlerFunc(ok), "notify": handlerFunc(ok),
+	})
+	stop := b.run(t)
+	id, _, err := b.engine.CreateTask(b.ctx, core.TaskRequest{Name: "pipeline"})
+	require.NoError(t, err)
+	<-started
+	stopped := make(chan struct{})
+	go func() { stop(); close(stopped) }()
+	require.Eventually(t, func() bool { return strings.Contains(b.logs.String(), "waiting for running steps to finish") },
+		10*time.Second, 5*time.Millisecond)
+	close(release)
+	<-stopped
+
+	task, err := b.store.GetTask(b.ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, core.StepStatusComplete, task.Steps[0].Status, "a step finished during shutdown is recorded")
+	require.Equal(t, core.StepStatusPending, task.Steps[1].Status)
+	var transitions int
+	require.NoError(t, b.pool.QueryRow(b.ctx, "select count(*) from tasker.step_transitions where step_id = $1",
+		task.Steps[1].StepID).Scan(&transitions))
+	require.Equal(t, 1, transitions, "the child was never claimed (only its creation is recorded)")
+}

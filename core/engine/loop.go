@@ -108,6 +108,11 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.stopping.Store(true)
 			e.handBackAll(ctx, queued)
 			e.drain(running, done, func() { cancelHandlers(errShuttingDown) })
+			// The completer sends its claims before it answers the workers, so
+			// with every worker done, whatever it claimed is in the channel.
+			for len(e.eager) > 0 {
+				e.handBackAll(ctx, <-e.eager)
+			}
 			e.log.Info("engine stopped", "owner", e.cfg.Owner)
 			e.publish(ctx, "engine.stopped", map[string]any{"owner": e.cfg.Owner})
 			return nil
