@@ -12,8 +12,10 @@ import (
 	"github.com/tasker-systems/tasker/core"
 )
 
-// ChannelEvents is notified (empty payload, once per transaction) whenever
-// events were written, so that dispatchers deliver them without waiting.
+// ChannelEvents is notified (empty payload) whenever events were written,
+// so that dispatchers deliver them without waiting: by the transaction
+// itself, or, on the hot path, by the store right after several commits
+// (notify.go).
 const ChannelEvents = "tasker_events"
 
 var (

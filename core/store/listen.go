@@ -9,7 +9,10 @@ import (
 
 // Channels the orchestration functions notify.
 const (
-	// ChannelWork carries an empty payload whenever steps became ready at once.
+	// ChannelWork is notified whenever steps became ready at once: with an
+	// empty payload, or with the owner name of the node whose recorded
+	// batch made them ready and which claimed what it could with it (that
+	// node need not wake).
 	ChannelWork = "tasker_work"
 	// ChannelCancel carries "task:<id>" or "step:<id>" when an operator
 	// cancelled running work, so that the node running it stops the handler.
