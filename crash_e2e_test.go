@@ -52,9 +52,11 @@ func TestEndToEndNodeKilledMidStepLosesNothing(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	dirA, dirB := crashWorkdir(t), crashWorkdir(t)
-	a := start(t, dirA, "--lease", "2s")
+	// Two workers each: six chains then need both nodes (with the default
+	// 32, the node that wins the first claim could take every step).
+	a := start(t, dirA, "--lease", "2s", "--workers", "2")
 	url := embeddedURL(t, dirA)
-	b := start(t, dirB, "--database-url", url, "--lease", "2s")
+	b := start(t, dirB, "--database-url", url, "--lease", "2s", "--workers", "2")
 	db, err := pgx.Connect(ctx, url)
 	require.NoError(t, err)
 	defer db.Close(ctx)
