@@ -131,13 +131,25 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	// The identity sequences continue after the restored rows.
 	var maxID, nextID int64
 	require.NoError(t, dst.QueryRow(ctx, "select max(task_id) from tasker.tasks").Scan(&maxID))
-	st := store.New(dst)
+	// A pool of its own, closed before the next restore: the store notifies
+	// after commits on another connection, and a restore refuses to run
+	// while other sessions are connected.
+	other, err := pgxpool.New(ctx, dst.Config().ConnString())
+	require.NoError(t, err)
+	st := store.New(other)
 	tplID, err := st.RegisterTemplate(ctx, &core.Template{Namespace: "shop", Name: "order2", Version: "1.0.0",
 		Steps: []core.StepTemplate{{Name: "a", Handler: "h"}}})
 	require.NoError(t, err)
 	nextID, _, err = st.CreateTask(ctx, store.NewTask{TemplateID: tplID}, core.TaskRequest{Context: json.RawMessage(`{}`)})
 	require.NoError(t, err)
 	require.Greater(t, nextID, maxID)
+	other.Close()
+	require.Eventually(t, func() bool { // a closed connection's server process exits a moment later
+		var n int
+		err := dst.QueryRow(ctx, `select count(*) from pg_stat_activity
+			where datname = current_database() and pid <> pg_backend_pid() and backend_type = 'client backend'`).Scan(&n)
+		return err == nil && n == 0
+	}, 10*time.Second, 10*time.Millisecond)
 
 	// A database holding data is replaced only when forced.
 	conn2, err := dst.Acquire(ctx)
