@@ -45,26 +45,25 @@ func (s *Store) CompleteAndClaim(ctx context.Context, owner string, done []Compl
 		statuses, err = s.CompleteSteps(ctx, owner, done)
 		return statuses, nil, err
 	}
-	b := &pgx.Batch{}
-	b.Queue(qDeferNotify)
-	b.Queue(qCompleteSteps, completeArgs(owner, done)...)
-	b.Queue(qClaimSteps, claimArgs(owner, limit, lease, exclude)...)
-	br := s.pool.SendBatch(ctx, b)
-	defer br.Close()
-	if _, err := br.Exec(); err != nil {
+	br, err := s.sendDeferred(ctx, func(b *pgx.Batch) {
+		b.Queue(qCompleteSteps, completeArgs(owner, done)...)
+		b.Queue(qClaimSteps, claimArgs(owner, limit, lease, exclude)...)
+	})
+	if err != nil {
 		return nil, nil, fmt.Errorf("complete %d steps: %w", len(done), err)
 	}
+	defer br.Close()
 	rows, err := br.Query()
 	if err != nil {
 		return nil, nil, fmt.Errorf("complete %d steps: %w", len(done), err)
 	}
-	if statuses, err = scanCompleted(rows, done); err != nil {
+	if statuses, err = scanCompleted(rows, done); err != nil { // scanCompleted says "complete n steps"
 		return nil, nil, err
 	}
 	if rows, err = br.Query(); err != nil {
 		return nil, nil, fmt.Errorf("claim steps: %w", err)
 	}
-	if claimed, err = scanClaimed(rows); err != nil {
+	if claimed, err = scanClaimed(rows); err != nil { // scanClaimed says "claim steps"
 		return nil, nil, err
 	}
 	if err := br.Close(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -12,6 +13,23 @@ var (
 	qDeferNotify = query("defer_notify")
 	qNotify      = query("notify")
 )
+
+// sendDeferred sends the queued statements in one round trip, run by
+// PostgreSQL as one implicit transaction that leaves its notifications to
+// the notifier, and returns their results (the first statement's, which
+// defers the notifications, already read). The caller sends the
+// notifications once it has read the results.
+func (s *Store) sendDeferred(ctx context.Context, queue func(*pgx.Batch)) (pgx.BatchResults, error) {
+	b := &pgx.Batch{}
+	b.Queue(qDeferNotify)
+	queue(b)
+	br := s.pool.SendBatch(ctx, b)
+	if _, err := br.Exec(); err != nil {
+		_ = br.Close()
+		return nil, err
+	}
+	return br, nil
+}
 
 // notifier sends, after their commits, the notifications of the hot
 // path's transactions, which leave them out of the commit: PostgreSQL

@@ -123,23 +123,20 @@ func (s *Store) CreateTask(ctx context.Context, nt NewTask, req core.TaskRequest
 // ClaimSteps leases up to limit ready steps to owner for lease, leaving
 // aside steps of the handlers named in exclude.
 func (s *Store) ClaimSteps(ctx context.Context, owner string, limit int, lease time.Duration, exclude ...string) ([]core.StepRequest, error) {
-	b := &pgx.Batch{}
-	b.Queue(qDeferNotify)
-	b.Queue(qClaimSteps, claimArgs(owner, limit, lease, exclude)...)
-	br := s.pool.SendBatch(ctx, b) // one round trip, one implicit transaction
-	defer br.Close()
-	if _, err := br.Exec(); err != nil {
+	br, err := s.sendDeferred(ctx, func(b *pgx.Batch) { b.Queue(qClaimSteps, claimArgs(owner, limit, lease, exclude)...) })
+	if err != nil {
 		return nil, fmt.Errorf("claim steps: %w", err)
 	}
+	defer br.Close()
 	rows, err := br.Query()
 	if err != nil {
 		return nil, fmt.Errorf("claim steps: %w", err)
 	}
 	steps, err := scanClaimed(rows)
-	if err == nil {
-		err = br.Close()
-	}
 	if err != nil {
+		return nil, err // scanClaimed says "claim steps"
+	}
+	if err := br.Close(); err != nil {
 		return nil, fmt.Errorf("claim steps: %w", err)
 	}
 	if len(steps) > 0 {
