@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,14 +109,24 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 		names[tb.Name] = tb.Rows
 	}
 	require.Equal(t, int64(5), names["tasks"])
-	// Parents come before children.
+	// Parents come before children, for every foreign key of the schema.
 	pos := map[string]int{}
 	for i, tb := range m.Tables {
 		pos[tb.Name] = i
 	}
-	require.Less(t, pos["namespaces"], pos["task_templates"])
-	require.Less(t, pos["tasks"], pos["workflow_steps"])
-	require.Less(t, pos["workflow_steps"], pos["step_transitions"])
+	rows, err := src.Query(ctx, `select c.conrelid::regclass::text, c.confrelid::regclass::text from pg_constraint c
+		where c.contype = 'f' and c.connamespace = 'tasker'::regnamespace and c.conrelid <> c.confrelid`)
+	require.NoError(t, err)
+	fks := 0
+	var child, parent string
+	_, err = pgx.ForEachRow(rows, []any{&child, &parent}, func() error {
+		child, parent = strings.TrimPrefix(child, "tasker."), strings.TrimPrefix(parent, "tasker.")
+		require.Less(t, pos[parent], pos[child], "%s references %s", child, parent)
+		fks++
+		return nil
+	})
+	require.NoError(t, err)
+	require.Positive(t, fks)
 
 	verified, err := backup.Verify(bytes.NewReader(archive.Bytes()))
 	require.NoError(t, err)

@@ -76,6 +76,9 @@ func TestRetentionPrunesWhatItShouldAndNothingElse(t *testing.T) {
 	require.Zero(t, count(t, e, `select count(*) from tasker.workflow_steps where task_id = any($1)`, old))
 	require.Zero(t, count(t, e, `select count(*) from tasker.task_transitions where task_id = any($1)`, old))
 	require.Zero(t, count(t, e, `select count(*) from tasker.step_transitions where task_id = any($1)`, old))
+	require.Zero(t, count(t, e, `select count(*) from tasker.workflow_step_edges e
+		where not exists (select 1 from tasker.workflow_steps s where s.step_id = e.from_step_id)
+		   or not exists (select 1 from tasker.workflow_steps s where s.step_id = e.to_step_id)`), "no edge outlives its steps")
 	kept := []int64{keepRecent, keepPending, keepRunning}
 	require.Equal(t, 3, count(t, e, `select count(*) from tasker.tasks where task_id = any($1)`, kept))
 	require.Equal(t, 6, count(t, e, `select count(*) from tasker.workflow_steps where task_id = any($1)`, kept))
