@@ -107,6 +107,7 @@ type Engine struct {
 	wake      chan struct{}
 	inflight  inflight
 	completer *completer
+	creator   *creator
 	// eager carries the steps the completer claimed to the loop; stopping
 	// and saturated are the loop's answers to the completer (see completer).
 	eager     chan []core.StepRequest
@@ -120,6 +121,7 @@ func New(st *store.Store, reg *registry.Registry, logger *slog.Logger, cfg Confi
 	e := &Engine{cfg: cfg, store: st, reg: reg, log: logger, wake: make(chan struct{}, 1),
 		inflight: inflight{steps: map[int64]*running{}}, eager: make(chan []core.StepRequest, cfg.Workers)}
 	e.completer = newCompleter(st, cfg, e.claimEagerly, e.eager, e.Wake)
+	e.creator = &creator{store: st}
 	return e
 }
 
@@ -223,8 +225,9 @@ func (e *Engine) CreateTask(ctx context.Context, req core.TaskRequest) (id int64
 		span.SetAttributes(attribute.String("tasker.correlation_id", req.CorrelationID))
 	}
 	req.TraceParent = traceParent(ctx)
-	id, created, err = e.store.CreateTask(ctx, store.NewTask{TemplateID: entry.ID, IdentityHash: identity,
-		IdentityWindow: t.Identity.Window()}, req)
+	res, err := e.creator.create(ctx, store.Creation{NewTask: store.NewTask{TemplateID: entry.ID, IdentityHash: identity,
+		IdentityWindow: t.Identity.Window()}, Request: req})
+	id, created = res.ID, res.Created
 	if err != nil {
 		span.SetStatus(codes.Error, err.Error())
 		return 0, false, err

@@ -72,54 +72,6 @@ func (s *Store) RegisterTemplate(ctx context.Context, t *core.Template) (int64, 
 	return id, nil
 }
 
-// NewTask is what CreateTask needs besides the request.
-type NewTask struct {
-	TemplateID int64
-	// IdentityHash, when set, makes a task of the same identity created
-	// within IdentityWindow the answer instead of a new one.
-	IdentityHash   string
-	IdentityWindow time.Duration
-}
-
-// CreateTask creates a task with its steps and edges from a registered
-// template, or returns the existing task of the same identity (created
-// false). Steps named in req.BypassSteps are resolved in the same
-// transaction; one that is not skippable makes the whole request a
-// *core.RequestError and creates nothing.
-func (s *Store) CreateTask(ctx context.Context, nt NewTask, req core.TaskRequest) (id int64, created bool, err error) {
-	tags := req.Tags
-	if tags == nil {
-		tags = []string{}
-	}
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, qTaskSession, req.CorrelationID, req.TraceParent); err != nil {
-			return err
-		}
-		err := tx.QueryRow(ctx, qCreateTask, nt.TemplateID, jsonOrNil(req.Context), nullable(req.Initiator),
-			nullable(req.Reason), nullable(req.SourceSystem), tags, nullable(nt.IdentityHash),
-			nt.IdentityWindow.Milliseconds()).Scan(&id, &created)
-		if err != nil || !created || len(req.BypassSteps) == 0 {
-			return err
-		}
-		if _, err := tx.Exec(ctx, qBypassSteps, id, req.BypassSteps, nullable(req.Initiator)); err != nil {
-			return &core.RequestError{Message: "bypass_steps: " + mapActionError("bypass steps", err).Error()}
-		}
-		return nil
-	})
-	var reqErr *core.RequestError
-	if errors.As(err, &reqErr) {
-		return 0, false, err
-	}
-	if err != nil {
-		return 0, false, fmt.Errorf("create task from template %d: %w", nt.TemplateID, err)
-	}
-	if created {
-		s.notify.add(ChannelWork, "")
-		s.notify.add(ChannelEvents, "")
-	}
-	return id, created, nil
-}
-
 // ClaimSteps leases up to limit ready steps to owner for lease, leaving
 // aside steps of the handlers named in exclude.
 func (s *Store) ClaimSteps(ctx context.Context, owner string, limit int, lease time.Duration, exclude ...string) ([]core.StepRequest, error) {

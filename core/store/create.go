@@ -1,0 +1,114 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/tasker-systems/tasker/core"
+)
+
+// NewTask is what CreateTask needs besides the request.
+type NewTask struct {
+	TemplateID int64
+	// IdentityHash, when set, makes a task of the same identity created
+	// within IdentityWindow the answer instead of a new one.
+	IdentityHash   string
+	IdentityWindow time.Duration
+}
+
+// CreateTask creates a task with its steps and edges from a registered
+// template, or returns the existing task of the same identity (created
+// false). Steps named in req.BypassSteps are resolved in the same
+// transaction; one that is not skippable makes the whole request a
+// *core.RequestError and creates nothing.
+func (s *Store) CreateTask(ctx context.Context, nt NewTask, req core.TaskRequest) (id int64, created bool, err error) {
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, qTaskSession, req.CorrelationID, req.TraceParent); err != nil {
+			return err
+		}
+		err := tx.QueryRow(ctx, qCreateTask, createArgs(nt, req)...).Scan(&id, &created)
+		if err != nil || !created || len(req.BypassSteps) == 0 {
+			return err
+		}
+		if _, err := tx.Exec(ctx, qBypassSteps, id, req.BypassSteps, nullable(req.Initiator)); err != nil {
+			return &core.RequestError{Message: "bypass_steps: " + mapActionError("bypass steps", err).Error()}
+		}
+		return nil
+	})
+	var reqErr *core.RequestError
+	if errors.As(err, &reqErr) {
+		return 0, false, err
+	}
+	if err != nil {
+		return 0, false, fmt.Errorf("create task from template %d: %w", nt.TemplateID, err)
+	}
+	if created {
+		s.notify.add(ChannelWork, "")
+		s.notify.add(ChannelEvents, "")
+	}
+	return id, created, nil
+}
+
+// Creation is one task for CreateTasks: what CreateTask takes, without
+// bypass steps.
+type Creation struct {
+	NewTask
+	Request core.TaskRequest
+}
+
+// Created is CreateTasks' answer to one Creation.
+type Created struct {
+	ID      int64
+	Created bool
+}
+
+// CreateTasks creates several tasks as CreateTask would one after the
+// other, in one transaction sent in one round trip: one commit for all of
+// them. A request of one identity as an earlier one in the batch gets that
+// task. An error means none was created; which creation the database
+// refused is for the caller to find, creating them one by one. Requests
+// naming bypass steps are refused: CreateTask maps their errors.
+func (s *Store) CreateTasks(ctx context.Context, cs []Creation) ([]Created, error) {
+	b := &pgx.Batch{}
+	for _, c := range cs {
+		if len(c.Request.BypassSteps) > 0 {
+			return nil, fmt.Errorf("create %d tasks: a request names bypass_steps; create it with CreateTask", len(cs))
+		}
+		b.Queue(qTaskSession, c.Request.CorrelationID, c.Request.TraceParent)
+		b.Queue(qCreateTask, createArgs(c.NewTask, c.Request)...)
+	}
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	out := make([]Created, len(cs))
+	anyCreated := false
+	for i := range cs {
+		if _, err := br.Exec(); err != nil {
+			return nil, fmt.Errorf("create %d tasks: %w", len(cs), err)
+		}
+		if err := br.QueryRow().Scan(&out[i].ID, &out[i].Created); err != nil {
+			return nil, fmt.Errorf("create %d tasks: %w", len(cs), err)
+		}
+		anyCreated = anyCreated || out[i].Created
+	}
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("create %d tasks: %w", len(cs), err)
+	}
+	if anyCreated {
+		s.notify.add(ChannelWork, "")
+		s.notify.add(ChannelEvents, "")
+	}
+	return out, nil
+}
+
+func createArgs(nt NewTask, req core.TaskRequest) []any {
+	tags := req.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	return []any{nt.TemplateID, jsonOrNil(req.Context), nullable(req.Initiator), nullable(req.Reason),
+		nullable(req.SourceSystem), tags, nullable(nt.IdentityHash), nt.IdentityWindow.Milliseconds()}
+}
