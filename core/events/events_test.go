@@ -176,6 +176,30 @@ func TestDispatcherDeliversInOrderFromTheEnd(t *testing.T) {
 	}
 }
 
+// TestDispatcherGathersABurstIntoOneDelivery: events committed one by one,
+// each with its notification, within the subscriber's gather time arrive
+// in one delivery, not one per commit.
+func TestDispatcherGathersABurstIntoOneDelivery(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	d := events.NewDispatcher(e.st, e.log, events.Config{PollInterval: time.Hour, Gather: time.Second})
+	rec := &recorder{name: "rec"}
+	require.NoError(t, d.Add(e.ctx, rec, events.Options{}))
+	run(t, d)
+	require.Eventually(t, func() bool { // the dispatcher listens
+		var n int
+		require.NoError(t, e.pool.QueryRow(e.ctx, `select count(*) from pg_stat_activity
+			where datname = current_database() and query like 'listen %tasker_events%'`).Scan(&n))
+		return n > 0
+	}, 10*time.Second, 10*time.Millisecond)
+	for range 10 { // 20 ms apart: without gathering, most would be delivered alone
+		e.publish(t, 1, "test.burst")
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.Eventually(t, func() bool { return len(rec.events()) == 10 }, 10*time.Second, 10*time.Millisecond)
+	require.Equal(t, int32(1), rec.calls.Load(), "ten commits, one delivery")
+}
+
 func TestDispatcherResumesAfterARestartWithoutLoss(t *testing.T) {
 	t.Parallel()
 	e := setup(t)

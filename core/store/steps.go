@@ -3,6 +3,7 @@ package store
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -16,6 +17,7 @@ var (
 	qTaskSteps       = query("task_steps")
 	qTaskStepEdges   = query("task_step_edges")
 	qStepNames       = query("step_names")
+	qTaskEdges       = query("task_edges")
 )
 
 // Step returns one step of a task with its transitions; the error wraps
@@ -54,7 +56,33 @@ func (s *Store) steps(ctx context.Context, taskID int64, stepID *int64) ([]core.
 	if err != nil {
 		return nil, fmt.Errorf("get steps of task %d: %w", taskID, err)
 	}
-	steps, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (core.Step, error) {
+	steps, err := scanSteps(rows)
+	if err != nil || len(steps) == 0 {
+		if err != nil {
+			err = fmt.Errorf("get steps of task %d: %w", taskID, err)
+		}
+		return steps, err
+	}
+	ids := make([]int64, len(steps))
+	for i, st := range steps {
+		ids[i] = st.StepID
+	}
+	rows, err = s.pool.Query(ctx, qTaskStepEdges, ids)
+	if err != nil {
+		return nil, fmt.Errorf("get dependencies of task %d: %w", taskID, err)
+	}
+	edges, err := scanEdges(rows)
+	if err == nil {
+		err = s.linkSteps(ctx, steps, edges)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get dependencies of task %d: %w", taskID, err)
+	}
+	return steps, nil
+}
+
+func scanSteps(rows pgx.Rows) ([]core.Step, error) {
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (core.Step, error) {
 		var st core.Step
 		var results, inputs []byte
 		err := row.Scan(&st.StepID, &st.TaskID, &st.Name, &st.Handler, &st.Status, &st.Attempts, &st.RetryLimit,
@@ -63,38 +91,26 @@ func (s *Store) steps(ctx context.Context, taskID int64, stepID *int64) ([]core.
 		st.DependsOn, st.Children = []string{}, []string{}
 		return st, err
 	})
-	if err != nil || len(steps) == 0 {
-		if err != nil {
-			err = fmt.Errorf("get steps of task %d: %w", taskID, err)
-		}
-		return steps, err
-	}
-	if err := s.linkSteps(ctx, steps); err != nil {
-		return nil, fmt.Errorf("get dependencies of task %d: %w", taskID, err)
-	}
-	return steps, nil
 }
 
-// linkSteps fills DependsOn and Children, each in step order.
-func (s *Store) linkSteps(ctx context.Context, steps []core.Step) error {
-	ids := make([]int64, len(steps))
+type edge struct{ from, to int64 }
+
+func scanEdges(rows pgx.Rows) ([]edge, error) {
+	var edges []edge
+	var from, to int64
+	_, err := pgx.ForEachRow(rows, []any{&from, &to}, func() error {
+		edges = append(edges, edge{from, to})
+		return nil
+	})
+	return edges, err
+}
+
+// linkSteps fills DependsOn and Children from edges, each in step order.
+func (s *Store) linkSteps(ctx context.Context, steps []core.Step, edges []edge) error {
 	names := make(map[int64]string, len(steps))
 	index := make(map[int64]int, len(steps))
 	for i, st := range steps {
-		ids[i], names[st.StepID], index[st.StepID] = st.StepID, st.Name, i
-	}
-	type edge struct{ from, to int64 }
-	var edges []edge
-	var from, to int64
-	rows, err := s.pool.Query(ctx, qTaskStepEdges, ids)
-	if err != nil {
-		return err
-	}
-	if _, err := pgx.ForEachRow(rows, []any{&from, &to}, func() error {
-		edges = append(edges, edge{from, to})
-		return nil
-	}); err != nil {
-		return err
+		names[st.StepID], index[st.StepID] = st.Name, i
 	}
 	// Neighbours outside steps (when only one step was read) need their names.
 	var missing []int64
@@ -132,4 +148,44 @@ func (s *Store) linkSteps(ctx context.Context, steps []core.Step) error {
 		}
 	}
 	return nil
+}
+
+// GetTask returns a task with its steps; the error wraps core.ErrNotFound
+// when there is no such task. The task, its steps and their edges come in
+// one round trip.
+func (s *Store) GetTask(ctx context.Context, id int64) (*core.Task, error) {
+	b := &pgx.Batch{}
+	b.Queue(qGetTask, id)
+	b.Queue(qTaskSteps, id, nil)
+	b.Queue(qTaskEdges, id)
+	br := s.pool.SendBatch(ctx, b)
+	defer br.Close()
+	t, err := scanTask(br.QueryRow())
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, core.NotFoundf("task %d does not exist", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get task %d: %w", id, err)
+	}
+	rows, err := br.Query()
+	if err == nil {
+		t.Steps, err = scanSteps(rows)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get steps of task %d: %w", id, err)
+	}
+	var edges []edge
+	if rows, err = br.Query(); err == nil {
+		edges, err = scanEdges(rows)
+	}
+	if err == nil {
+		err = br.Close()
+	}
+	if err == nil {
+		err = s.linkSteps(ctx, t.Steps, edges)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get dependencies of task %d: %w", id, err)
+	}
+	return &t, nil
 }

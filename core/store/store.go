@@ -7,7 +7,6 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -215,22 +214,6 @@ func scanTask(row pgx.Row, extra ...any) (core.Task, error) {
 	err := row.Scan(append([]any{&t.TaskID, &t.Name, &t.Namespace, &t.Version, &t.Status, &t.Context, &t.Initiator,
 		&t.Reason, &t.SourceSystem, &t.Tags, &t.CreatedAt, &t.UpdatedAt, &t.CompletedAt, &t.CorrelationID}, extra...)...)
 	return t, err
-}
-
-// GetTask returns a task with its steps; the error wraps core.ErrNotFound
-// when there is no such task.
-func (s *Store) GetTask(ctx context.Context, id int64) (*core.Task, error) {
-	t, err := scanTask(s.pool.QueryRow(ctx, qGetTask, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, core.NotFoundf("task %d does not exist", id)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get task %d: %w", id, err)
-	}
-	if t.Steps, err = s.steps(ctx, id, nil); err != nil {
-		return nil, err
-	}
-	return &t, nil
 }
 
 // TaskFilter narrows ListTasks; empty fields match everything.
