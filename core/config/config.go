@@ -19,6 +19,7 @@ import (
 	"github.com/knadh/koanf/v2"
 
 	"github.com/tasker-systems/tasker/core/auth"
+	"github.com/tasker-systems/tasker/core/engine"
 	"github.com/tasker-systems/tasker/core/events"
 )
 
@@ -127,7 +128,7 @@ func Defaults() Config {
 		DataDir: "./tasker-data", Listen: "127.0.0.1:8080", Prefix: "/tasker",
 		Log:       Log{Format: "auto", Level: "info"},
 		Database:  Database{SynchronousCommit: true, MaxConns: 16},
-		Engine:    Engine{Workers: 32, Lease: 30 * time.Second, StepTimeout: 5 * time.Minute},
+		Engine:    Engine{Workers: engine.DefaultWorkers, Lease: 30 * time.Second, StepTimeout: 5 * time.Minute},
 		Plugins:   Plugins{StartTimeout: 10 * time.Second, MaxPayloadBytes: 4 << 20},
 		API:       API{MaxBodyBytes: 1 << 20, MaxStreams: 100},
 		Health:    Health{StatusRequiresAuth: true, StatusCache: 15 * time.Second},
