@@ -3,7 +3,9 @@ package engine
 import (
 	"context"
 	"sync"
+	"time"
 
+	"github.com/tasker-systems/tasker/core"
 	"github.com/tasker-systems/tasker/core/store"
 )
 
@@ -20,8 +22,22 @@ const maxCreationBatch = 64
 // There is no goroutine of its own: the caller that finds no batch under
 // way sends one, and when it is done hands the turn to the first caller
 // still waiting, which sends everything that piled up meanwhile.
+//
+// While the loop has idle workers, the batch's transaction also claims up
+// to that many ready steps (the first steps of its tasks among them) and
+// hands them to the loop, as the completer does with its batches: a new
+// task's first step starts without a claim transaction of its own.
 type creator struct {
 	store *store.Store
+	owner string
+	lease time.Duration
+	// claimFor says how many steps to claim with a batch of n tasks (0:
+	// none) and which handlers to leave out; hand gives the loop what was
+	// claimed; wake makes the loop look for ready steps itself.
+	claimFor func(n int) (int, []string)
+	hand     func(context.Context, []core.StepRequest)
+	wake     func()
+
 	mu    sync.Mutex
 	busy  bool
 	queue []*creation
@@ -87,7 +103,15 @@ func (c *creator) record(ctx context.Context, batch []*creation) {
 	for i, b := range batch {
 		all[i] = b.Creation
 	}
-	results, err := c.store.CreateTasks(ctx, all)
+	limit, exclude := c.claimFor(len(batch))
+	results, claimed, err := c.store.CreateAndClaim(ctx, all, c.owner, limit, c.lease, exclude)
+	if len(claimed) > 0 {
+		c.hand(ctx, claimed)
+	}
+	if err != nil || limit == 0 || len(claimed) == limit {
+		// Nothing claimed here, or a full claim: more may be ready.
+		defer c.wake()
+	}
 	for i, b := range batch {
 		switch {
 		case err == nil:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -80,4 +81,29 @@ func TestConcurrentCreationsShareCommits(t *testing.T) {
 func noops() map[string]core.Handler {
 	noop := handlerFunc(func(context.Context, core.StepRequest) (json.RawMessage, error) { return json.RawMessage(`{}`), nil })
 	return map[string]core.Handler{"fetch": noop, "charge": noop, "notify": noop}
+}
+
+// TestATaskCreatedWhileWorkersAreIdleStartsInItsCreatingTransaction: with
+// the loop running and idle, the creation's transaction also claims the
+// task's first step (task.created and the step's step.started share a
+// transaction id), and the task runs to completion from there.
+func TestATaskCreatedWhileWorkersAreIdleStartsInItsCreatingTransaction(t *testing.T) {
+	t.Parallel()
+	b := setup(t, engine.Config{}, noops())
+	b.run(t)
+	require.Eventually(t, func() bool { // the loop has looked for work once: its workers are idle
+		var n int
+		require.NoError(t, b.pool.QueryRow(b.ctx, `select count(*) from tasker.events where name = 'engine.started'`).Scan(&n))
+		return n == 1
+	}, 10*time.Second, 10*time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // and finished its first claim (it polls every 20 ms)
+	id, _, err := b.engine.CreateTask(b.ctx, core.TaskRequest{Name: "pipeline"})
+	require.NoError(t, err)
+	b.waitFor(t, id, core.TaskStatusComplete)
+	var created, started int64
+	require.NoError(t, b.pool.QueryRow(b.ctx, `select
+		(select (txid::text)::bigint from tasker.events where task_id = $1 and name = 'task.created'),
+		(select (txid::text)::bigint from tasker.events where task_id = $1 and name = 'step.started' and payload->>'step_name' = 'fetch')`,
+		id).Scan(&created, &started))
+	require.Equal(t, created, started, "the first step was claimed in the transaction that created its task")
 }

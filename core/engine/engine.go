@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -121,6 +122,12 @@ type Engine struct {
 	eager     chan []core.StepRequest
 	stopping  atomic.Bool
 	saturated atomic.Pointer[[]string]
+	// idle is the loop's free workers, for the creator's claims (0 while
+	// the loop does not run); acceptEager, under eagerMu, says whether the
+	// loop still takes the creator's claims (see handEager).
+	idle        atomic.Int64
+	eagerMu     sync.Mutex
+	acceptEager bool
 }
 
 // New returns an engine over st and reg.
@@ -129,8 +136,55 @@ func New(st *store.Store, reg *registry.Registry, logger *slog.Logger, cfg Confi
 	e := &Engine{cfg: cfg, store: st, reg: reg, log: logger, wake: make(chan struct{}, 1),
 		inflight: inflight{steps: map[int64]*running{}}, eager: make(chan []core.StepRequest, cfg.Workers)}
 	e.completer = newCompleter(st, cfg, e.claimEagerly, e.eager, e.Wake)
-	e.creator = &creator{store: st}
+	e.creator = &creator{store: st, owner: cfg.Owner, lease: cfg.Lease, claimFor: e.claimForCreation,
+		hand: e.handEager, wake: e.Wake}
 	return e
+}
+
+// claimForCreation tells the creator how many steps to claim with a batch
+// of tasks: one per task, as far as the loop has idle workers; none before
+// it runs or once shutdown began. A claim as large as the idle workers made
+// the creating transactions of a busy node long enough to slow its
+// creations by a third. The claimed count as taken until the loop looks
+// again.
+func (e *Engine) claimForCreation(tasks int) (int, []string) {
+	if e.stopping.Load() {
+		return 0, nil
+	}
+	n := 0
+	for {
+		idle := e.idle.Load()
+		n = int(min(idle, int64(tasks)))
+		if n <= 0 || e.idle.CompareAndSwap(idle, idle-int64(n)) {
+			break
+		}
+	}
+	if n <= 0 {
+		return 0, nil
+	}
+	if p := e.saturated.Load(); p != nil {
+		return n, *p
+	}
+	return n, nil
+}
+
+// handEager gives the loop steps the creator claimed. The creator runs in
+// request goroutines, outside the loop's shutdown order, so a loop that
+// stopped taking them (or a full channel) gets them back to the queue.
+func (e *Engine) handEager(ctx context.Context, steps []core.StepRequest) {
+	e.eagerMu.Lock()
+	taken := false
+	if e.acceptEager {
+		select {
+		case e.eager <- steps:
+			taken = true
+		default:
+		}
+	}
+	e.eagerMu.Unlock()
+	if !taken {
+		e.handBackAll(ctx, steps)
+	}
 }
 
 // claimEagerly tells the completer whether to claim with its batch (not
@@ -251,7 +305,6 @@ func (e *Engine) CreateTask(ctx context.Context, req core.TaskRequest) (id int64
 	}
 	e.cfg.Metrics.TaskCreated(ctx)
 	log.Info("task created", "task_id", id, "template", t.Key(), "steps", len(t.Steps))
-	e.Wake()
 	return id, true, nil
 }
 

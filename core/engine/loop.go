@@ -58,6 +58,9 @@ func (e *Engine) Run(ctx context.Context) error {
 	// up alone is no reason: claims that find nothing cost as much as those
 	// that do, and with many workers they were most of the database's load.
 	mayHaveWork := true
+	e.eagerMu.Lock()
+	e.acceptEager = true
+	e.eagerMu.Unlock()
 	// queued are steps the completer claimed with its batches, waiting for
 	// the workers of that batch to free up.
 	var queued []core.StepRequest
@@ -103,9 +106,14 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 		sat := saturated(limits, byHandler)
 		e.saturated.Store(&sat)
+		e.idle.Store(int64(max(0, e.cfg.Workers-running-len(queued))))
 		select {
 		case <-ctx.Done():
 			e.stopping.Store(true)
+			e.idle.Store(0)
+			e.eagerMu.Lock()
+			e.acceptEager = false // the creator's claims go back to the queue from now on
+			e.eagerMu.Unlock()
 			e.handBackAll(ctx, queued)
 			e.drain(running, done, func() { cancelHandlers(errShuttingDown) })
 			// The completer sends its claims before it answers the workers, so

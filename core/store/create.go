@@ -73,13 +73,26 @@ type Created struct {
 // refused is for the caller to find, creating them one by one. Requests
 // naming bypass steps are refused: CreateTask maps their errors.
 func (s *Store) CreateTasks(ctx context.Context, cs []Creation) ([]Created, error) {
+	created, _, err := s.CreateAndClaim(ctx, cs, "", 0, 0, nil)
+	return created, err
+}
+
+// CreateAndClaim is CreateTasks that also claims, in the same transaction,
+// up to limit ready steps for owner (as ClaimSteps does): a node with idle
+// workers takes the first steps of the tasks it creates without a second
+// commit. With limit 0 it claims nothing.
+func (s *Store) CreateAndClaim(ctx context.Context, cs []Creation, owner string, limit int, lease time.Duration,
+	exclude []string) ([]Created, []core.StepRequest, error) {
 	b := &pgx.Batch{}
 	for _, c := range cs {
 		if len(c.Request.BypassSteps) > 0 {
-			return nil, fmt.Errorf("create %d tasks: a request names bypass_steps; create it with CreateTask", len(cs))
+			return nil, nil, fmt.Errorf("create %d tasks: a request names bypass_steps; create it with CreateTask", len(cs))
 		}
 		b.Queue(qTaskSession, c.Request.CorrelationID, c.Request.TraceParent)
 		b.Queue(qCreateTask, createArgs(c.NewTask, c.Request)...)
+	}
+	if limit > 0 {
+		b.Queue(qClaimSteps, claimArgs(owner, limit, lease, exclude)...)
 	}
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
@@ -87,21 +100,38 @@ func (s *Store) CreateTasks(ctx context.Context, cs []Creation) ([]Created, erro
 	anyCreated := false
 	for i := range cs {
 		if _, err := br.Exec(); err != nil {
-			return nil, fmt.Errorf("create %d tasks: %w", len(cs), err)
+			return nil, nil, fmt.Errorf("create %d tasks: %w", len(cs), err)
 		}
 		if err := br.QueryRow().Scan(&out[i].ID, &out[i].Created); err != nil {
-			return nil, fmt.Errorf("create %d tasks: %w", len(cs), err)
+			return nil, nil, fmt.Errorf("create %d tasks: %w", len(cs), err)
 		}
 		anyCreated = anyCreated || out[i].Created
 	}
-	if err := br.Close(); err != nil {
-		return nil, fmt.Errorf("create %d tasks: %w", len(cs), err)
+	var claimed []core.StepRequest
+	if limit > 0 {
+		rows, err := br.Query()
+		if err == nil {
+			claimed, err = scanClaimed(rows)
+		}
+		if err != nil {
+			return nil, nil, fmt.Errorf("create %d tasks and claim: %w", len(cs), err)
+		}
 	}
-	if anyCreated {
-		s.notify.add(ChannelWork, "")
+	if err := br.Close(); err != nil {
+		return nil, nil, fmt.Errorf("create %d tasks: %w", len(cs), err)
+	}
+	if anyCreated || len(claimed) > 0 {
 		s.notify.add(ChannelEvents, "")
 	}
-	return out, nil
+	switch {
+	case limit == 0 && anyCreated:
+		s.notify.add(ChannelWork, "")
+	case limit > 0 && (len(claimed) == limit || len(exclude) > 0):
+		// Ready steps may be left that this node did not take: tell the
+		// others (this one ignores its own name; its caller wakes it).
+		s.notify.add(ChannelWork, owner)
+	}
+	return out, claimed, nil
 }
 
 func createArgs(nt NewTask, req core.TaskRequest) []any {
