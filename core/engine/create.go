@@ -24,7 +24,7 @@ const maxCreationBatch = 64
 // still waiting, which sends everything that piled up meanwhile.
 //
 // While the loop has idle workers, the batch's transaction also claims up
-// to that many ready steps (the first steps of its tasks among them) and
+// to one ready step per task it creates (their first steps, mostly) and
 // hands them to the loop, as the completer does with its batches: a new
 // task's first step starts without a claim transaction of its own.
 type creator struct {
@@ -57,6 +57,9 @@ type creation struct {
 func (c *creator) create(ctx context.Context, cr store.Creation) (store.Created, error) {
 	if len(cr.Request.BypassSteps) > 0 {
 		id, created, err := c.store.CreateTask(ctx, cr.NewTask, cr.Request)
+		if created {
+			c.wake()
+		}
 		return store.Created{ID: id, Created: created}, err
 	}
 	me := &creation{Creation: cr, turn: make(chan bool, 1)}

@@ -107,3 +107,23 @@ func TestATaskCreatedWhileWorkersAreIdleStartsInItsCreatingTransaction(t *testin
 		id).Scan(&created, &started))
 	require.Equal(t, created, started, "the first step was claimed in the transaction that created its task")
 }
+
+// TestATaskCreatedWithBypassedStepsWakesTheLoop: such a request is created
+// on its own (outside the creator's batches); its steps still start at
+// once, not at the next poll, with no notification to wake the loop.
+func TestATaskCreatedWithBypassedStepsWakesTheLoop(t *testing.T) {
+	t.Parallel()
+	b := setup(t, engine.Config{PollInterval: time.Hour, NoListen: true}, noops())
+	require.NoError(t, b.engine.LoadTemplates(b.ctx, []core.TemplateSource{{Origin: "test", YAML: []byte(`
+name: optional
+version: 1.0.0
+step_templates:
+  - {name: fetch, handler: fetch}
+  - {name: charge, handler: charge, skippable: true}
+`)}}))
+	b.run(t)
+	time.Sleep(500 * time.Millisecond) // the loop's first look for work, which finds none
+	id, _, err := b.engine.CreateTask(b.ctx, core.TaskRequest{Name: "optional", BypassSteps: []string{"charge"}})
+	require.NoError(t, err)
+	b.waitFor(t, id, core.TaskStatusComplete)
+}

@@ -117,8 +117,9 @@ type Engine struct {
 	inflight  inflight
 	completer *completer
 	creator   *creator
-	// eager carries the steps the completer claimed to the loop; stopping
-	// and saturated are the loop's answers to the completer (see completer).
+	// eager carries the steps the completer and the creator claimed to the
+	// loop; stopping and saturated are the loop's answers to them (see
+	// completer).
 	eager     chan []core.StepRequest
 	stopping  atomic.Bool
 	saturated atomic.Pointer[[]string]
@@ -145,8 +146,8 @@ func New(st *store.Store, reg *registry.Registry, logger *slog.Logger, cfg Confi
 // of tasks: one per task, as far as the loop has idle workers; none before
 // it runs or once shutdown began. A claim as large as the idle workers made
 // the creating transactions of a busy node long enough to slow its
-// creations by a third. The claimed count as taken until the loop looks
-// again.
+// creations by a third. Those it claims count as taken until the loop
+// looks again.
 func (e *Engine) claimForCreation(tasks int) (int, []string) {
 	if e.stopping.Load() {
 		return 0, nil

@@ -61,8 +61,8 @@ func (e *Engine) Run(ctx context.Context) error {
 	e.eagerMu.Lock()
 	e.acceptEager = true
 	e.eagerMu.Unlock()
-	// queued are steps the completer claimed with its batches, waiting for
-	// the workers of that batch to free up.
+	// queued are steps the completer (or the creator) claimed with its
+	// batches, waiting for workers to free up.
 	var queued []core.StepRequest
 	launch := func(s core.StepRequest) {
 		counted := false
