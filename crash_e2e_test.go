@@ -112,6 +112,10 @@ func TestEndToEndPluginKilledMidStepLosesNothing(t *testing.T) {
 		got, err := n.api.Task(ctx, task.TaskID)
 		return err == nil && stepsByName(got)["one"].Status == core.StepStatusInProgress
 	}, 30*time.Second, 10*time.Millisecond)
+	// Claimed is not yet running: the step is claimed in its task's creating
+	// transaction, and a plugin killed before the call leaves the attempt
+	// uncharged (not run). A quarter of its 700 ms in, the call is under way.
+	time.Sleep(250 * time.Millisecond)
 	plugin := filepath.Join(dir, "plugins", "tasker-handler-patterns_v1.0.0")
 	killed := 0
 	for _, p := range processesUnder(t, dir) {
