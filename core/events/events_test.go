@@ -178,11 +178,12 @@ func TestDispatcherDeliversInOrderFromTheEnd(t *testing.T) {
 
 // TestDispatcherGathersABurstIntoOneDelivery: events committed one by one,
 // each with its notification, within the subscriber's gather time arrive
-// in one delivery, not one per commit.
+// in one delivery, not one per commit (two at most: on a loaded machine the
+// burst may outlast the gather time; without gathering there are ten).
 func TestDispatcherGathersABurstIntoOneDelivery(t *testing.T) {
 	t.Parallel()
 	e := setup(t)
-	d := events.NewDispatcher(e.st, e.log, events.Config{PollInterval: time.Hour, Gather: time.Second})
+	d := events.NewDispatcher(e.st, e.log, events.Config{PollInterval: time.Hour, Gather: 3 * time.Second})
 	rec := &recorder{name: "rec"}
 	require.NoError(t, d.Add(e.ctx, rec, events.Options{}))
 	run(t, d)
@@ -192,12 +193,12 @@ func TestDispatcherGathersABurstIntoOneDelivery(t *testing.T) {
 			where datname = current_database() and query like 'listen %tasker_events%'`).Scan(&n))
 		return n > 0
 	}, 10*time.Second, 10*time.Millisecond)
-	for range 10 { // 20 ms apart: without gathering, most would be delivered alone
+	for range 10 { // 20 ms apart: without gathering, each is delivered alone
 		e.publish(t, 1, "test.burst")
 		time.Sleep(20 * time.Millisecond)
 	}
 	require.Eventually(t, func() bool { return len(rec.events()) == 10 }, 10*time.Second, 10*time.Millisecond)
-	require.Equal(t, int32(1), rec.calls.Load(), "ten commits, one delivery")
+	require.LessOrEqual(t, rec.calls.Load(), int32(2), "ten commits, gathered")
 }
 
 func TestDispatcherResumesAfterARestartWithoutLoss(t *testing.T) {
