@@ -42,10 +42,11 @@ type completer struct {
 	tracer trace.Tracer
 	queue  chan completion
 	// eager says whether to claim now, and which handlers to leave out
-	// (those at their concurrency limit); claimed receives what it claimed.
-	eager   func() (bool, []string)
-	claimed chan<- []core.StepRequest
-	wake    func()
+	// (those at their concurrency limit); hand gives the loop what it
+	// claimed (Engine.handEager).
+	eager func() (bool, []string)
+	hand  func(context.Context, []core.StepRequest)
+	wake  func()
 }
 
 type completion struct {
@@ -60,10 +61,10 @@ type completed struct {
 	err        error
 }
 
-func newCompleter(st *store.Store, cfg Config, eager func() (bool, []string), claimed chan<- []core.StepRequest,
-	wake func()) *completer {
+func newCompleter(st *store.Store, cfg Config, eager func() (bool, []string),
+	hand func(context.Context, []core.StepRequest), wake func()) *completer {
 	return &completer{store: st, owner: cfg.Owner, lease: cfg.Lease, tracer: cfg.Tracer,
-		queue: make(chan completion, cfg.Workers), eager: eager, claimed: claimed, wake: wake}
+		queue: make(chan completion, cfg.Workers), eager: eager, hand: hand, wake: wake}
 }
 
 // complete records one success through the next batch and returns its
@@ -135,7 +136,7 @@ func (c *completer) record(ctx context.Context, batch []completion) {
 		if len(claimed) > 0 {
 			// Before the replies: the loop then learns of these steps before
 			// the workers of this batch report done (see Engine.Run's drain).
-			c.claimed <- claimed
+			c.hand(ctx, claimed)
 		}
 		if limit > 0 && len(claimed) == limit {
 			// The loop ignores this node's own notifications; a full claim

@@ -136,7 +136,7 @@ func New(st *store.Store, reg *registry.Registry, logger *slog.Logger, cfg Confi
 	cfg.applyDefaults()
 	e := &Engine{cfg: cfg, store: st, reg: reg, log: logger, wake: make(chan struct{}, 1),
 		inflight: inflight{steps: map[int64]*running{}}, eager: make(chan []core.StepRequest, cfg.Workers)}
-	e.completer = newCompleter(st, cfg, e.claimEagerly, e.eager, e.Wake)
+	e.completer = newCompleter(st, cfg, e.claimEagerly, e.handEager, e.Wake)
 	e.creator = &creator{store: st, owner: cfg.Owner, lease: cfg.Lease, claimFor: e.claimForCreation,
 		hand: e.handEager, wake: e.Wake}
 	return e
@@ -163,15 +163,13 @@ func (e *Engine) claimForCreation(tasks int) (int, []string) {
 	if n <= 0 {
 		return 0, nil
 	}
-	if p := e.saturated.Load(); p != nil {
-		return n, *p
-	}
-	return n, nil
+	return n, e.excluded()
 }
 
-// handEager gives the loop steps the creator claimed. The creator runs in
-// request goroutines, outside the loop's shutdown order, so a loop that
-// stopped taking them (or a full channel) gets them back to the queue.
+// handEager gives the loop steps the completer or the creator claimed. The
+// creator runs in request goroutines, outside the loop's shutdown order, so
+// once the loop stopped taking them (or with a full channel) they go back
+// to the queue.
 func (e *Engine) handEager(ctx context.Context, steps []core.StepRequest) {
 	e.eagerMu.Lock()
 	taken := false
@@ -194,10 +192,16 @@ func (e *Engine) claimEagerly() (bool, []string) {
 	if e.stopping.Load() {
 		return false, nil
 	}
+	return true, e.excluded()
+}
+
+// excluded are the handlers at their concurrency limit on this node, as
+// the loop last saw them: eager claims leave their steps out.
+func (e *Engine) excluded() []string {
 	if p := e.saturated.Load(); p != nil {
-		return true, *p
+		return *p
 	}
-	return true, nil
+	return nil
 }
 
 // Owner is this node's name in step leases.

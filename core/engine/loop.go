@@ -116,8 +116,8 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.eagerMu.Unlock()
 			e.handBackAll(ctx, queued)
 			e.drain(running, done, func() { cancelHandlers(errShuttingDown) })
-			// The completer sends its claims before it answers the workers, so
-			// with every worker done, whatever it claimed is in the channel.
+			// Claims handed over before acceptEager turned false are in the
+			// channel; later ones went back to the queue (handEager).
 			for len(e.eager) > 0 {
 				e.handBackAll(ctx, <-e.eager)
 			}
@@ -256,7 +256,7 @@ func (e *Engine) cancelFromNotification(payload string) {
 }
 
 // drain waits for running steps, cancelling them when the grace period
-// ends. Steps the completer claimed meanwhile go back to the queue.
+// ends.
 func (e *Engine) drain(running int, done <-chan finished, cancelHandlers func()) {
 	if running == 0 {
 		return
@@ -268,8 +268,6 @@ func (e *Engine) drain(running int, done <-chan finished, cancelHandlers func())
 		select {
 		case <-done:
 			running--
-		case steps := <-e.eager:
-			e.handBackAll(context.Background(), steps)
 		case <-grace.C:
 			e.log.Warn("grace period over: cancelling running steps; they go back to the queue", "steps", running)
 			cancelHandlers()

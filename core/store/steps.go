@@ -20,19 +20,34 @@ var (
 	qTaskEdges       = query("task_edges")
 )
 
-// Step returns one step of a task with its transitions; the error wraps
-// core.ErrNotFound when the task has no such step.
+// Step returns one step of a task with the names of its parents and
+// children and its transitions; the error wraps core.ErrNotFound when the
+// task has no such step.
 func (s *Store) Step(ctx context.Context, taskID, stepID int64) (*core.StepDetail, error) {
-	steps, err := s.steps(ctx, taskID, &stepID)
+	rows, err := s.pool.Query(ctx, qTaskSteps, taskID, stepID)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("get step %d of task %d: %w", stepID, taskID, err)
+	}
+	steps, err := scanSteps(rows)
+	if err != nil {
+		return nil, fmt.Errorf("get step %d of task %d: %w", stepID, taskID, err)
 	}
 	if len(steps) == 0 {
 		return nil, core.NotFoundf("task %d has no step %d", taskID, stepID)
 	}
-	d := core.StepDetail{Step: steps[0]}
-	rows, err := s.pool.Query(ctx, qStepTransitions, stepID)
+	rows, err = s.pool.Query(ctx, qTaskStepEdges, []int64{stepID})
 	if err != nil {
+		return nil, fmt.Errorf("get dependencies of step %d: %w", stepID, err)
+	}
+	edges, err := scanEdges(rows)
+	if err == nil {
+		err = s.linkSteps(ctx, steps, edges)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get dependencies of step %d: %w", stepID, err)
+	}
+	d := core.StepDetail{Step: steps[0]}
+	if rows, err = s.pool.Query(ctx, qStepTransitions, stepID); err != nil {
 		return nil, fmt.Errorf("get transitions of step %d: %w", stepID, err)
 	}
 	d.Transitions, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (core.Transition, error) {
@@ -46,39 +61,6 @@ func (s *Store) Step(ctx context.Context, taskID, stepID int64) (*core.StepDetai
 		return nil, fmt.Errorf("get transitions of step %d: %w", stepID, err)
 	}
 	return &d, nil
-}
-
-// steps reads the steps of a task (or the one step when stepID is not nil)
-// with the names of their parents and children, in step order: the steps,
-// then their edges, both by key, so the cost follows the task's size.
-func (s *Store) steps(ctx context.Context, taskID int64, stepID *int64) ([]core.Step, error) {
-	rows, err := s.pool.Query(ctx, qTaskSteps, taskID, stepID)
-	if err != nil {
-		return nil, fmt.Errorf("get steps of task %d: %w", taskID, err)
-	}
-	steps, err := scanSteps(rows)
-	if err != nil || len(steps) == 0 {
-		if err != nil {
-			err = fmt.Errorf("get steps of task %d: %w", taskID, err)
-		}
-		return steps, err
-	}
-	ids := make([]int64, len(steps))
-	for i, st := range steps {
-		ids[i] = st.StepID
-	}
-	rows, err = s.pool.Query(ctx, qTaskStepEdges, ids)
-	if err != nil {
-		return nil, fmt.Errorf("get dependencies of task %d: %w", taskID, err)
-	}
-	edges, err := scanEdges(rows)
-	if err == nil {
-		err = s.linkSteps(ctx, steps, edges)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("get dependencies of task %d: %w", taskID, err)
-	}
-	return steps, nil
 }
 
 func scanSteps(rows pgx.Rows) ([]core.Step, error) {
