@@ -150,12 +150,17 @@ func Start(ctx context.Context, cfg Config) (*DB, error) {
 			}
 		}
 		db.ep = embeddedpostgres.NewDatabase(serverConfig(cfg, b, p, binDir, socketDir, db.port, password, log))
+		logged := logSizes(p.log)
 		err = db.ep.Start()
 		if err == nil {
 			break
 		}
 		removeLibraryLogs(p.log)
-		if cfg.Port != 0 || attempt == 3 || !portTaken(err) {
+		said := serverLogSince(p.log, logged)
+		if cfg.Port != 0 || attempt == 3 || !portTaken(err, said) {
+			if said != "" {
+				err = fmt.Errorf("%w\nthe server log ends with:\n%s", err, said)
+			}
 			return nil, fmt.Errorf("embedded PostgreSQL: start server on 127.0.0.1:%d (server log in %s): %w", db.port, p.log, err)
 		}
 		log.Info("embedded PostgreSQL: the chosen port was taken meanwhile; choosing another", "port", db.port)
@@ -317,8 +322,6 @@ func ensureDatabase(ctx context.Context, adminURL string) error {
 	return nil
 }
 
-// freePort asks the kernel for a free port; checking "localhost" too mirrors
-// the library's own availability check, which would otherwise reject it.
 func since(t time.Time) time.Duration { return time.Since(t).Round(10 * time.Millisecond) }
 
 // lineWriter turns PostgreSQL's output into one slog record per line.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -36,10 +38,48 @@ func serverConfig(cfg Config, b bundle, p paths, binDir, socketDir string, port 
 		})
 }
 
-// portTaken reports a start that failed because the port was in use.
-func portTaken(err error) bool {
-	msg := err.Error()
+// portTaken reports a start that failed because the port was in use. The
+// library's own check says so in its error; a port taken after that check
+// shows only in the server's log, because the logging collector gets
+// PostgreSQL's complaint, not pg_ctl.
+func portTaken(err error, serverLog string) bool {
+	msg := err.Error() + "\n" + serverLog
 	return strings.Contains(msg, "already listening on port") || strings.Contains(msg, "Address already in use")
+}
+
+// logSizes marks how far each server log in dir reaches, so that what a
+// failed start wrote can be told from what earlier runs wrote.
+func logSizes(dir string) map[string]int64 {
+	files, _ := filepath.Glob(filepath.Join(dir, "postgresql-*.log"))
+	sizes := make(map[string]int64, len(files))
+	for _, f := range files {
+		if fi, err := os.Stat(f); err == nil {
+			sizes[f] = fi.Size()
+		}
+	}
+	return sizes
+}
+
+// serverLogSince is the end of what PostgreSQL wrote to its logs in dir
+// after before was taken: why it refused to start, which pg_ctl only asks
+// the reader to examine.
+func serverLogSince(dir string, before map[string]int64) string {
+	var said []string
+	for f, size := range logSizes(dir) {
+		if size <= before[f] {
+			continue
+		}
+		raw, err := os.ReadFile(f)
+		if err != nil || int64(len(raw)) < before[f] {
+			continue
+		}
+		said = append(said, strings.Split(strings.TrimSpace(string(raw[before[f]:])), "\n")...)
+	}
+	const keep = 8
+	if len(said) > keep {
+		said = said[len(said)-keep:]
+	}
+	return strings.Join(said, "\n")
 }
 
 // freePort asks the kernel for a free loopback port, a few times if the one
