@@ -1,6 +1,7 @@
 package embeddb
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	embeddedpostgres "github.com/fergusstrange/embedded-postgres"
 )
@@ -82,10 +84,16 @@ func serverLogSince(dir string, before map[string]int64) string {
 	return strings.Join(said, "\n")
 }
 
+// chosenPorts are the ports freePort gave out in this process. Once its
+// probe is closed the kernel may hand the same port to the next probe, so
+// two servers starting at once would race for it.
+var chosenPorts sync.Map
+
 // freePort asks the kernel for a free loopback port, a few times if the one
-// it gave is taken on localhost by the time it is checked there.
+// it gave is taken on localhost by the time it is checked there, or was
+// already given to another server of this process.
 func freePort() (uint32, error) {
-	var lastErr error
+	lastErr := errors.New("the kernel offered only ports already given to other servers of this process")
 	for range 5 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -93,6 +101,9 @@ func freePort() (uint32, error) {
 		}
 		port := l.Addr().(*net.TCPAddr).Port
 		l.Close()
+		if _, taken := chosenPorts.LoadOrStore(port, true); taken {
+			continue
+		}
 		l2, err := net.Listen("tcp", net.JoinHostPort("localhost", strconv.Itoa(port)))
 		if err != nil {
 			lastErr = fmt.Errorf("port %d is free on 127.0.0.1 but not on localhost: %w", port, err)
