@@ -74,6 +74,7 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	render := fs.String("render", "", "run nothing: write the Markdown of this JSON report (to --markdown, else stdout)")
 	fs.IntVar(&sz.BurnTasks, "burn-tasks", sz.BurnTasks, "burn: diamond tasks to create, then drain")
 	fs.IntVar(&sz.BurnClients, "burn-clients", sz.BurnClients, "burn: concurrent clients creating them")
+	fs.IntVar(&sz.BurnBatch, "burn-batch", sz.BurnBatch, "burn: tasks per POST /tasks/batch request; 0 creates each with its own POST /tasks")
 	rates := fs.String("load-rates", "25,50,100,200,400", "load: offered rates, tasks per second, comma-separated")
 	fs.DurationVar(&sz.LoadDuration, "load-duration", sz.LoadDuration, "load: how long each rate is offered")
 	fs.IntVar(&sz.LoadClients, "load-clients", sz.LoadClients, "load: concurrent clients")

@@ -444,6 +444,8 @@ func TestOpenAPIConformanceOfEveryRoute(t *testing.T) {
 	cf.do(t, apiCall{method: "POST", path: "/tasks", body: `{"name": "nothing"}`, want: 404})
 	cf.do(t, apiCall{method: "POST", path: "/tasks", body: `{"name": "checkout", "reason": "` + strings.Repeat("x", 100<<10) + `"}`, want: 413})
 
+	cf.createBatches(t)
+
 	// Listing and reading tasks.
 	cf.do(t, apiCall{method: "GET", path: "/tasks", want: 200})
 	list := cf.do(t, apiCall{method: "GET", path: "/tasks?namespace=shop&name=checkout&version=1.0.0&status=pending&tags=web,vip&sort=-task_id&limit=10&offset=0", want: 200})

@@ -117,6 +117,7 @@ func (s *Server) Routes() []Route { return s.routes() }
 func (s *Server) routes() []Route {
 	return []Route{
 		{"POST", "/tasks", "tasker.task:create", s.createTask},
+		{"POST", "/tasks/batch", "tasker.task:create", s.createTasks},
 		{"GET", "/tasks", "tasker.task:index", s.listTasks},
 		{"GET", "/tasks/{id}", "tasker.task:show", s.getTask},
 		{"PATCH", "/tasks/{id}", "tasker.task:update", s.updateTask},

@@ -21,36 +21,14 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, r, statusOf(err), err.Error())
 		return
 	}
-	if err := checkTaskRequest(&req); err != nil {
+	if err := prepareTaskRequest(&req); err != nil {
 		writeProblem(w, r, http.StatusBadRequest, err.Error())
-		return
-	}
-	if bytes.Equal(bytes.TrimSpace(req.Context), []byte("null")) {
-		req.Context = nil // "context": null means no context, as leaving it out does
-	}
-	if len(req.Context) > 0 && !bytes.HasPrefix(bytes.TrimSpace(req.Context), []byte("{")) {
-		writeProblem(w, r, http.StatusBadRequest, `field "context" must be a JSON object`)
 		return
 	}
 	req.CorrelationID = CorrelationID(r.Context())
 	id, created, err := s.cfg.Tasks.CreateTask(r.Context(), req)
-	var ctxErr *core.ContextError
-	var reqErr *core.RequestError
-	switch {
-	case errors.Is(err, core.ErrNotFound):
-		writeProblem(w, r, http.StatusNotFound, err.Error())
-		return
-	case errors.As(err, &ctxErr):
-		for i := range ctxErr.Violations {
-			ctxErr.Violations[i].Path = "/context" + ctxErr.Violations[i].Path
-		}
-		writeProblemDoc(w, Problem{Status: http.StatusBadRequest, Detail: err.Error(), Instance: r.URL.Path, Errors: ctxErr.Violations})
-		return
-	case errors.As(err, &reqErr):
-		writeProblem(w, r, http.StatusBadRequest, err.Error())
-		return
-	case err != nil:
-		s.internalError(w, r, err)
+	if err != nil {
+		writeProblemDoc(w, s.creationProblem(r, err, ""))
 		return
 	}
 	task, err := s.cfg.Store.GetTask(r.Context(), id)
@@ -65,6 +43,44 @@ func (s *Server) createTask(w http.ResponseWriter, r *http.Request) {
 		status = http.StatusOK
 	}
 	writeJSON(w, status, task)
+}
+
+// prepareTaskRequest checks a decoded creation request and normalises its
+// context ("context": null means no context, as leaving it out does).
+func prepareTaskRequest(req *core.TaskRequest) error {
+	if err := checkTaskRequest(req); err != nil {
+		return err
+	}
+	if bytes.Equal(bytes.TrimSpace(req.Context), []byte("null")) {
+		req.Context = nil
+	}
+	if len(req.Context) > 0 && !bytes.HasPrefix(bytes.TrimSpace(req.Context), []byte("{")) {
+		return errors.New(`field "context" must be a JSON object`)
+	}
+	return nil
+}
+
+// creationProblem is the answer to a creation the engine refused; within
+// names where in the body the request was (its violations' paths start
+// there). An internal failure is logged, and answered without its cause.
+func (s *Server) creationProblem(r *http.Request, err error, within string) Problem {
+	var ctxErr *core.ContextError
+	var reqErr *core.RequestError
+	switch {
+	case errors.Is(err, core.ErrNotFound):
+		return Problem{Status: http.StatusNotFound, Detail: err.Error(), Instance: r.URL.Path}
+	case errors.As(err, &ctxErr):
+		for i := range ctxErr.Violations {
+			ctxErr.Violations[i].Path = within + "/context" + ctxErr.Violations[i].Path
+		}
+		return Problem{Status: http.StatusBadRequest, Detail: err.Error(), Instance: r.URL.Path, Errors: ctxErr.Violations}
+	case errors.As(err, &reqErr):
+		return Problem{Status: http.StatusBadRequest, Detail: err.Error(), Instance: r.URL.Path}
+	default:
+		s.cfg.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		return Problem{Status: http.StatusInternalServerError, Instance: r.URL.Path,
+			Detail: "the server could not complete the request; its log has the cause"}
+	}
 }
 
 // taskDoc is GET /tasks/{id}'s answer: the task, with its dependency

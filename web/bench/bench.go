@@ -28,6 +28,7 @@ var Scenarios = []string{"latency", "resources", "api", "burn", "load", "scale",
 type Sizes struct {
 	BurnTasks    int           `json:"burn_tasks"`     // burn: diamond tasks created, then drained
 	BurnClients  int           `json:"burn_clients"`   // burn: concurrent clients creating them
+	BurnBatch    int           `json:"burn_batch"`     // burn: tasks per POST /tasks/batch; 0 for one POST /tasks each
 	LoadRates    []float64     `json:"load_rates"`     // load: offered rates, tasks per second
 	LoadDuration time.Duration `json:"load_duration"`  // load: how long each rate is offered
 	LoadClients  int           `json:"load_clients"`   // load: concurrent clients
@@ -46,7 +47,7 @@ type Sizes struct {
 
 // DefaultSizes are the sizes the issue asks for.
 func DefaultSizes() Sizes {
-	return Sizes{BurnTasks: 10_000, BurnClients: 32, LoadRates: []float64{25, 50, 100, 200, 400},
+	return Sizes{BurnTasks: 10_000, BurnClients: 32, BurnBatch: 100, LoadRates: []float64{25, 50, 100, 200, 400},
 		LoadDuration: 10 * time.Second, LoadClients: 32, LatencyTasks: 200, ChainTasks: 1, ChainName: "chain400",
 		ScaleWide: true, ScaleFanout: true, ClaimHistory: 1_000_000, ClaimSamples: 200,
 		APIClients: 32, APIDuration: 10 * time.Second, RSSLoad: 5 * time.Second}

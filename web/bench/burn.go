@@ -2,13 +2,18 @@ package bench
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"time"
+
+	"github.com/tasker-systems/tasker/core"
 )
 
 // createMany creates n tasks of template with `clients` concurrent clients as
-// fast as they can, returning the client-side latencies of the requests (ms).
-func createMany(ctx context.Context, cfg Config, template, tag string, n, clients int) ([]float64, error) {
+// fast as they can, batch tasks per POST /tasks/batch (one POST /tasks per
+// task when batch is 0), returning the client-side latencies of the
+// requests (ms).
+func createMany(ctx context.Context, cfg Config, template, tag string, n, clients, batch int) ([]float64, error) {
 	var next, done int64
 	var mu sync.Mutex
 	var lat []float64
@@ -34,21 +39,22 @@ func createMany(ctx context.Context, cfg Config, template, tag string, n, client
 		wg.Go(func() {
 			for {
 				mu.Lock()
-				if next >= int64(n) || firstErr != nil {
+				k := min(int64(max(batch, 1)), int64(n)-next)
+				if k <= 0 || firstErr != nil {
 					mu.Unlock()
 					return
 				}
-				next++
+				next += k
 				mu.Unlock()
 				t0 := time.Now()
-				_, err := cfg.API.CreateTask(ctx, request(template, tag))
+				err := create(ctx, cfg, template, tag, int(k), batch > 0)
 				d := ms(time.Since(t0))
 				mu.Lock()
 				if err != nil && firstErr == nil {
 					firstErr = err
 				}
 				lat = append(lat, d)
-				done++
+				done += k
 				mu.Unlock()
 			}
 		})
@@ -57,10 +63,33 @@ func createMany(ctx context.Context, cfg Config, template, tag string, n, client
 	return lat, firstErr
 }
 
+// create creates k tasks of template, in one POST /tasks/batch or (k = 1,
+// !batched) one POST /tasks.
+func create(ctx context.Context, cfg Config, template, tag string, k int, batched bool) error {
+	if !batched {
+		_, err := cfg.API.CreateTask(ctx, request(template, tag))
+		return err
+	}
+	reqs := make([]core.TaskRequest, k)
+	for i := range reqs {
+		reqs[i] = request(template, tag)
+	}
+	out, err := cfg.API.CreateTasks(ctx, reqs)
+	if err != nil {
+		return err
+	}
+	for i, o := range out {
+		if o.Err != nil {
+			return fmt.Errorf("tasks[%d] of a batch: %w", i, o.Err)
+		}
+	}
+	return nil
+}
+
 func burn(ctx context.Context, cfg Config, r *Result, tag string) error {
 	n := cfg.Sizes.BurnTasks
 	start := time.Now()
-	if _, err := createMany(ctx, cfg, "diamond", tag, n, cfg.Sizes.BurnClients); err != nil {
+	if _, err := createMany(ctx, cfg, "diamond", tag, n, cfg.Sizes.BurnClients, cfg.Sizes.BurnBatch); err != nil {
 		return err
 	}
 	created := time.Since(start)
@@ -96,6 +125,11 @@ func burn(ctx context.Context, cfg Config, r *Result, tag string) error {
 	}
 	r.Add("task creations per second", "tasks/s", nil, float64(n)/created.Seconds())
 	r.Add("first creation to last completion", "s", nil, lastDone.Sub(first).Seconds())
-	r.Note("%d tasks (%d steps) per run, created by %d clients while the engine runs; the drain rate counts 4 steps for each task that completed after the last creation", n, 4*n, cfg.Sizes.BurnClients)
+	how := "one POST /tasks each"
+	if cfg.Sizes.BurnBatch > 0 {
+		how = fmt.Sprintf("in POST /tasks/batch requests of %d", cfg.Sizes.BurnBatch)
+	}
+	r.Note("%d tasks (%d steps) per run, created by %d clients (%s) while the engine runs; the drain rate counts 4 steps for each task that completed after the last creation",
+		n, 4*n, cfg.Sizes.BurnClients, how)
 	return nil
 }

@@ -144,10 +144,10 @@ func (r *Report) Markdown() string {
 }
 
 func sizesLine(s Sizes) string {
-	return fmt.Sprintf("--burn-tasks %d --burn-clients %d --load-rates %s --load-duration %s --load-clients %d "+
+	return fmt.Sprintf("--burn-tasks %d --burn-clients %d --burn-batch %d --load-rates %s --load-duration %s --load-clients %d "+
 		"--latency-tasks %d --chain-template %s --chain-tasks %d --scale-wide=%t --scale-fanout=%t --scale-runs %d --claim-history %d "+
 		"--claim-samples %d --api-clients %d --api-duration %s --rss-load %s",
-		s.BurnTasks, s.BurnClients, strings.Trim(strings.Join(strings.Fields(fmt.Sprint(s.LoadRates)), ","), "[]"), s.LoadDuration,
+		s.BurnTasks, s.BurnClients, s.BurnBatch, strings.Trim(strings.Join(strings.Fields(fmt.Sprint(s.LoadRates)), ","), "[]"), s.LoadDuration,
 		s.LoadClients, s.LatencyTasks, s.ChainName, s.ChainTasks, s.ScaleWide, s.ScaleFanout, s.ScaleRuns, s.ClaimHistory,
 		s.ClaimSamples, s.APIClients, s.APIDuration, s.RSSLoad)
 }

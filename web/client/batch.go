@@ -1,0 +1,49 @@
+package client
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/tasker-systems/tasker/core"
+)
+
+// BatchOutcome is one task's outcome of CreateTasks: the task's id and
+// whether it is new (false: an existing task of the same identity), or the
+// server's refusal of that task alone.
+type BatchOutcome struct {
+	TaskID  int64
+	Created bool
+	Err     *Error
+}
+
+// CreateTasks creates many tasks in one request (POST /tasks/batch, at most
+// 1,000), each as CreateTask would, and returns their outcomes in order. A
+// malformed task refuses the whole request (an *Error, nothing created);
+// after that, each task succeeds or fails on its own.
+func (c *Client) CreateTasks(ctx context.Context, reqs []core.TaskRequest) ([]BatchOutcome, error) {
+	var answer struct {
+		Tasks []struct {
+			TaskID  int64 `json:"task_id"`
+			Created bool  `json:"created"`
+			Error   *struct {
+				Status int              `json:"status"`
+				Detail string           `json:"detail"`
+				Errors []core.Violation `json:"errors"`
+			} `json:"error"`
+		} `json:"tasks"`
+	}
+	body := struct {
+		Tasks []core.TaskRequest `json:"tasks"`
+	}{reqs}
+	if _, err := c.do(ctx, http.MethodPost, "/tasks/batch", body, &answer); err != nil {
+		return nil, err
+	}
+	out := make([]BatchOutcome, len(answer.Tasks))
+	for i, t := range answer.Tasks {
+		out[i] = BatchOutcome{TaskID: t.TaskID, Created: t.Created}
+		if t.Error != nil {
+			out[i].Err = &Error{Status: t.Error.Status, Detail: t.Error.Detail, Errors: t.Error.Errors}
+		}
+	}
+	return out, nil
+}
