@@ -77,9 +77,7 @@ func (s *Server) creationProblem(r *http.Request, err error, within string) Prob
 	case errors.As(err, &reqErr):
 		return Problem{Status: http.StatusBadRequest, Detail: err.Error(), Instance: r.URL.Path}
 	default:
-		s.cfg.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
-		return Problem{Status: http.StatusInternalServerError, Instance: r.URL.Path,
-			Detail: "the server could not complete the request; its log has the cause"}
+		return s.internalProblem(r, err)
 	}
 }
 
@@ -280,6 +278,13 @@ func statusOf(err error) int {
 }
 
 func (s *Server) internalError(w http.ResponseWriter, r *http.Request, err error) {
+	writeProblemDoc(w, s.internalProblem(r, err))
+}
+
+// internalProblem logs a failure of the server's own and answers it without
+// its cause, which may name internals.
+func (s *Server) internalProblem(r *http.Request, err error) Problem {
 	s.cfg.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "error", err)
-	writeProblem(w, r, http.StatusInternalServerError, "the server could not complete the request; its log has the cause")
+	return Problem{Status: http.StatusInternalServerError, Instance: r.URL.Path,
+		Detail: "the server could not complete the request; its log has the cause"}
 }
