@@ -78,7 +78,8 @@ func (s *Server) createTasks(w http.ResponseWriter, r *http.Request) {
 			if err != nil {
 				p := s.creationProblem(r, err, within)
 				p.Detail = fmt.Sprintf("tasks[%d]: %s", i, p.Detail)
-				out[i].Error = itemProblem(p)
+				p = p.complete()
+				out[i].Error = &p
 				return
 			}
 			out[i].TaskID, out[i].Created = id, &created
@@ -88,11 +89,4 @@ func (s *Server) createTasks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, struct {
 		Tasks []batchOutcome `json:"tasks"`
 	}{out})
-}
-
-// itemProblem completes a problem that is part of an answer rather than
-// the answer itself.
-func itemProblem(p Problem) *Problem {
-	p.Type, p.Title = "about:blank", http.StatusText(p.Status)
-	return &p
 }

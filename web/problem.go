@@ -23,10 +23,16 @@ func writeProblem(w http.ResponseWriter, r *http.Request, status int, detail str
 }
 
 func writeProblemDoc(w http.ResponseWriter, p Problem) {
-	p.Type, p.Title = "about:blank", http.StatusText(p.Status)
+	p = p.complete()
 	w.Header().Set("Content-Type", "application/problem+json")
 	w.WriteHeader(p.Status)
 	_ = json.NewEncoder(w).Encode(p)
+}
+
+// complete fills the fields that follow from the status.
+func (p Problem) complete() Problem {
+	p.Type, p.Title = "about:blank", http.StatusText(p.Status)
+	return p
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -11,9 +11,9 @@ import (
 // whether it is new (false: an existing task of the same identity), or the
 // server's refusal of that task alone.
 type BatchOutcome struct {
-	TaskID  int64
-	Created bool
-	Err     *Error
+	TaskID  int64  `json:"task_id"`
+	Created bool   `json:"created"`
+	Err     *Error `json:"error"`
 }
 
 // CreateTasks creates many tasks in one request (POST /tasks/batch, at most
@@ -22,15 +22,7 @@ type BatchOutcome struct {
 // after that, each task succeeds or fails on its own.
 func (c *Client) CreateTasks(ctx context.Context, reqs []core.TaskRequest) ([]BatchOutcome, error) {
 	var answer struct {
-		Tasks []struct {
-			TaskID  int64 `json:"task_id"`
-			Created bool  `json:"created"`
-			Error   *struct {
-				Status int              `json:"status"`
-				Detail string           `json:"detail"`
-				Errors []core.Violation `json:"errors"`
-			} `json:"error"`
-		} `json:"tasks"`
+		Tasks []BatchOutcome `json:"tasks"`
 	}
 	body := struct {
 		Tasks []core.TaskRequest `json:"tasks"`
@@ -38,12 +30,5 @@ func (c *Client) CreateTasks(ctx context.Context, reqs []core.TaskRequest) ([]Ba
 	if _, err := c.do(ctx, http.MethodPost, "/tasks/batch", body, &answer); err != nil {
 		return nil, err
 	}
-	out := make([]BatchOutcome, len(answer.Tasks))
-	for i, t := range answer.Tasks {
-		out[i] = BatchOutcome{TaskID: t.TaskID, Created: t.Created}
-		if t.Error != nil {
-			out[i].Err = &Error{Status: t.Error.Status, Detail: t.Error.Detail, Errors: t.Error.Errors}
-		}
-	}
-	return out, nil
+	return answer.Tasks, nil
 }

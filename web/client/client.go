@@ -36,11 +36,11 @@ func New(baseURL string) *Client {
 
 // Error is a non-2xx answer, with the problem details the server sent.
 type Error struct {
-	Status int
-	Detail string
+	Status int    `json:"status"`
+	Detail string `json:"detail"`
 	// Errors lists the failing fields of a request the server refused (a
 	// context that fails its template's schema), when it says.
-	Errors []core.Violation
+	Errors []core.Violation `json:"errors"`
 }
 
 func (e *Error) Error() string { return fmt.Sprintf("tasker answered %d: %s", e.Status, e.Detail) }
@@ -122,17 +122,15 @@ func (c *Client) DoRaw(ctx context.Context, method, path string, body any) ([]by
 			Err: fmt.Errorf("read answer (HTTP %d): %w", resp.StatusCode, err)}
 	}
 	if resp.StatusCode >= 300 {
-		var p struct {
-			Detail string           `json:"detail"`
-			Errors []core.Violation `json:"errors"`
-		}
+		var p Error
 		if json.Unmarshal(data, &p) != nil || p.Detail == "" {
 			p.Detail = strings.TrimSpace(string(data))
 			if p.Detail == "" {
 				p.Detail = http.StatusText(resp.StatusCode)
 			}
 		}
-		return data, resp.StatusCode, &Error{Status: resp.StatusCode, Detail: p.Detail, Errors: p.Errors}
+		p.Status = resp.StatusCode
+		return data, resp.StatusCode, &p
 	}
 	return data, resp.StatusCode, nil
 }
