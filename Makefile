@@ -70,6 +70,8 @@ bench: build
 bench-go: bundle
 	$(GO) test -run '^$$' -bench Claim -benchtime 3000x -count 5 ./core/store/
 	$(GO) test -run '^$$' -bench Drain -benchtime 3x -count 5 ./core/store/
+	$(GO) test -run '^$$' -bench StepCycle -benchtime 1500x -count 5 ./core/store/
+	$(GO) test -run '^$$' -bench BatchCycle -benchtime 2x -count 5 ./core/store/
 
 ## demo: build, start tasker with the example plugins and run example workflows
 demo: build

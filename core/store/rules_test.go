@@ -22,7 +22,7 @@ func TestDatabaseRefusesForbiddenTransitions(t *testing.T) {
 		{"update tasker.workflow_steps set status = 'complete' where task_id = $1 and name = 'join'",
 			"transition pending -> complete is not allowed"},
 		{"update tasker.workflow_steps set status = 'bogus' where task_id = $1 and name = 'join'",
-			"transition pending -> bogus is not allowed"},
+			`value for domain step_status violates check constraint "step_status_is_one_of_the_seven"`},
 		{"update tasker.tasks set status = 'pending' where task_id = $1",
 			"task " + itoa(id) + ": transition in_progress -> pending is not allowed"},
 	} {
