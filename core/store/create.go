@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -81,31 +82,70 @@ func (s *Store) CreateTasks(ctx context.Context, cs []Creation) ([]Created, erro
 // up to limit ready steps for owner (as ClaimSteps does): a node with idle
 // workers takes the first steps of the tasks it creates without a second
 // commit. With limit 0 it claims nothing.
+//
+// Requests without an identity are created together by one create_tasks
+// call, one statement per table for the whole batch; those with one go
+// through create_task each, which looks their identity up under a lock.
 func (s *Store) CreateAndClaim(ctx context.Context, cs []Creation, owner string, limit int, lease time.Duration,
 	exclude []string) ([]Created, []core.StepRequest, error) {
 	b := &pgx.Batch{}
-	for _, c := range cs {
+	b.Queue(qDeferNotify)
+	var set setCreation
+	for i, c := range cs {
 		if len(c.Request.BypassSteps) > 0 {
 			return nil, nil, fmt.Errorf("create %d tasks: a request names bypass_steps; create it with CreateTask", len(cs))
 		}
+		if c.IdentityHash == "" {
+			set.add(i, c)
+			continue
+		}
 		b.Queue(qTaskSession, c.Request.CorrelationID, c.Request.TraceParent)
 		b.Queue(qCreateTask, createArgs(c.NewTask, c.Request)...)
+	}
+	if len(set.index) > 0 {
+		b.Queue(qCreateTasks, set.args()...)
 	}
 	if limit > 0 {
 		b.Queue(qClaimSteps, claimArgs(owner, limit, lease, exclude)...)
 	}
 	br := s.pool.SendBatch(ctx, b)
 	defer br.Close()
+	fail := func(err error) ([]Created, []core.StepRequest, error) {
+		return nil, nil, fmt.Errorf("create %d tasks: %w", len(cs), err)
+	}
+	if _, err := br.Exec(); err != nil {
+		return fail(err)
+	}
 	out := make([]Created, len(cs))
 	anyCreated := false
-	for i := range cs {
+	for i, c := range cs {
+		if c.IdentityHash == "" {
+			continue
+		}
 		if _, err := br.Exec(); err != nil {
-			return nil, nil, fmt.Errorf("create %d tasks: %w", len(cs), err)
+			return fail(err)
 		}
 		if err := br.QueryRow().Scan(&out[i].ID, &out[i].Created); err != nil {
-			return nil, nil, fmt.Errorf("create %d tasks: %w", len(cs), err)
+			return fail(err)
 		}
 		anyCreated = anyCreated || out[i].Created
+	}
+	if len(set.index) > 0 {
+		rows, err := br.Query()
+		if err != nil {
+			return fail(err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+		if err != nil {
+			return fail(err)
+		}
+		if len(ids) != len(set.index) {
+			return fail(fmt.Errorf("create_tasks answered %d ids for %d tasks", len(ids), len(set.index)))
+		}
+		for k, i := range set.index {
+			out[i] = Created{ID: ids[k], Created: true}
+		}
+		anyCreated = true
 	}
 	var claimed []core.StepRequest
 	if limit > 0 {
@@ -118,7 +158,7 @@ func (s *Store) CreateAndClaim(ctx context.Context, cs []Creation, owner string,
 		}
 	}
 	if err := br.Close(); err != nil {
-		return nil, nil, fmt.Errorf("create %d tasks: %w", len(cs), err)
+		return fail(err)
 	}
 	if anyCreated || len(claimed) > 0 {
 		s.notify.add(ChannelEvents, "")
@@ -132,6 +172,40 @@ func (s *Store) CreateAndClaim(ctx context.Context, cs []Creation, owner string,
 		s.notify.add(ChannelWork, owner)
 	}
 	return out, claimed, nil
+}
+
+// setCreation gathers the arguments of create_tasks, one array per column,
+// and where each task's answer goes in the batch.
+type setCreation struct {
+	index                                                    []int
+	templates                                                []int64
+	contexts, tags                                           []*string // jsonb[]
+	initiators, reasons, sources, correlations, traceParents []*string
+}
+
+func (sc *setCreation) add(i int, c Creation) {
+	req := c.Request
+	sc.index = append(sc.index, i)
+	sc.templates = append(sc.templates, c.TemplateID)
+	var ctxJSON *string
+	if len(req.Context) > 0 {
+		v := string(req.Context)
+		ctxJSON = &v
+	}
+	sc.contexts = append(sc.contexts, ctxJSON)
+	tags, _ := json.Marshal(append([]string{}, req.Tags...)) // [] rather than null; a []string always marshals
+	t := string(tags)
+	sc.tags = append(sc.tags, &t)
+	sc.initiators = append(sc.initiators, nullable(req.Initiator))
+	sc.reasons = append(sc.reasons, nullable(req.Reason))
+	sc.sources = append(sc.sources, nullable(req.SourceSystem))
+	sc.correlations = append(sc.correlations, nullable(req.CorrelationID))
+	sc.traceParents = append(sc.traceParents, nullable(req.TraceParent))
+}
+
+func (sc *setCreation) args() []any {
+	return []any{sc.templates, sc.contexts, sc.initiators, sc.reasons, sc.sources, sc.tags, sc.correlations,
+		sc.traceParents}
 }
 
 func createArgs(nt NewTask, req core.TaskRequest) []any {

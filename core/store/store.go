@@ -31,6 +31,7 @@ var (
 	qRegisterTemplate = query("register_template")
 	qTaskSession      = query("task_session")
 	qCreateTask       = query("create_task")
+	qCreateTasks      = query("create_tasks")
 	qClaimSteps       = query("claim_steps")
 	qCompleteStep     = query("complete_step")
 	qFailStep         = query("fail_step")

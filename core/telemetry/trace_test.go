@@ -156,8 +156,9 @@ func TestATaskIsOneTraceAcrossHostAndPlugin(t *testing.T) {
 	sqlUnder := map[string]int{}
 	for _, s := range spans.GetSpans() {
 		switch s.Name {
-		case "query tasker.create_task", "batch query tasker.create_task":
-			// Alone, or in a batch of creations (under a "batch start" span).
+		case "query tasker.create_task", "batch query tasker.create_task", "batch query tasker.create_tasks":
+			// Alone, or in a batch of creations (under a "batch start" span): create_tasks
+			// for tasks without an identity, as here.
 			parent := s.Parent.SpanID()
 			if b, ok := batchStarts[parent]; ok {
 				parent = b.Parent.SpanID()
