@@ -72,6 +72,7 @@ bench-go: bundle
 	$(GO) test -run '^$$' -bench Drain -benchtime 3x -count 5 ./core/store/
 	$(GO) test -run '^$$' -bench StepCycle -benchtime 1500x -count 5 ./core/store/
 	$(GO) test -run '^$$' -bench BatchCycle -benchtime 2x -count 5 ./core/store/
+	$(GO) test -run '^$$' -bench CreateBatch -benchtime 100x -count 5 ./core/store/
 
 ## demo: build, start tasker with the example plugins and run example workflows
 demo: build

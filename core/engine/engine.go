@@ -174,6 +174,8 @@ func (e *Engine) handEager(ctx context.Context, steps []core.StepRequest) {
 	e.eagerMu.Lock()
 	taken := false
 	if e.acceptEager {
+		// Held from now on: a cancellation that arrives before a worker takes them reaches them.
+		e.inflight.hold(steps)
 		select {
 		case e.eager <- steps:
 			taken = true

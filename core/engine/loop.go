@@ -65,10 +65,18 @@ func (e *Engine) Run(ctx context.Context) error {
 	// batches, waiting for workers to free up.
 	var queued []core.StepRequest
 	launch := func(s core.StepRequest) {
+		stepCtx, cancel := context.WithCancelCause(handlerCtx)
+		if cause := e.inflight.start(s.StepID, s.TaskID, cancel); cause != nil {
+			// Cancelled while it waited for a worker: the database already says what became of it.
+			cancel(cause)
+			e.log.Info("step not started: "+cause.Error(), "task_id", s.TaskID, "step_id", s.StepID, "step", s.StepName)
+			return
+		}
 		counted := false
 		if limit := limits[s.Handler]; limit > 0 {
 			if byHandler[s.Handler] >= limit {
 				// A batch brought more than the limit leaves room for: hand it back uncharged.
+				cancel(nil)
 				e.handBack(ctx, s, fmt.Sprintf("handler %s is at its concurrency limit of %d on this node", s.Handler, limit), 0)
 				return
 			}
@@ -76,8 +84,6 @@ func (e *Engine) Run(ctx context.Context) error {
 			counted = true
 		}
 		running++
-		stepCtx, cancel := context.WithCancelCause(handlerCtx)
-		e.inflight.add(s.StepID, s.TaskID, cancel)
 		go func() {
 			defer func() { done <- finished{s.Handler, counted} }()
 			defer e.inflight.remove(s.StepID)
@@ -169,6 +175,7 @@ func saturated(limits, running map[string]int) []string {
 // handBack returns a claimed step to the queue without charging its
 // attempt, to run again after delay.
 func (e *Engine) handBack(ctx context.Context, s core.StepRequest, reason string, delay time.Duration) {
+	e.inflight.remove(s.StepID)
 	if _, err := e.store.ReleaseStep(ctx, s.StepID, e.cfg.Owner, reason, delay); err != nil && ctx.Err() == nil {
 		e.log.Error("could not hand a step back; it will be retried when its lease expires",
 			"task_id", s.TaskID, "step_id", s.StepID, "error", err)
@@ -179,10 +186,7 @@ func (e *Engine) handBack(ctx context.Context, s core.StepRequest, reason string
 // cancels those this node no longer holds, so that two nodes never keep
 // running one step; it returns queued without the steps it lost.
 func (e *Engine) renewLeases(ctx context.Context, queued []core.StepRequest) []core.StepRequest {
-	ids := e.inflight.ids()
-	for _, s := range queued {
-		ids = append(ids, s.StepID)
-	}
+	ids := e.inflight.ids() // queued steps are held there too
 	if len(ids) == 0 {
 		return queued
 	}
@@ -199,7 +203,13 @@ func (e *Engine) renewLeases(ctx context.Context, queued []core.StepRequest) []c
 		}
 	}
 	// A queued step whose lease was lost (an operator cancelled it, say) is not started.
-	return slices.DeleteFunc(queued, func(s core.StepRequest) bool { return slices.Contains(lost, s.StepID) })
+	return slices.DeleteFunc(queued, func(s core.StepRequest) bool {
+		if slices.Contains(lost, s.StepID) {
+			e.inflight.remove(s.StepID)
+			return true
+		}
+		return false
+	})
 }
 
 // listen wakes the loop on new work and cancels steps an operator cancelled,
