@@ -67,3 +67,17 @@ func TestBenchHarness(t *testing.T) {
 }
 
 func itoa(i int) string { b, _ := json.Marshal(i); return string(b) }
+
+// TestBenchLaunchSaysWhyTaskerDied: a tasker that --launch starts and that
+// exits before it is ready (here refusing a flag) is reported with its exit
+// status and the end of its log, which goes with the work directory, not
+// as a wait that timed out.
+func TestBenchLaunchSaysWhyTaskerDied(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command("bin/tasker", "bench", "--launch", "--plugins-dir", "bin/plugins", "--scenarios", "latency",
+		"--runs", "1", "--serve-args", "--no-such-flag")
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err, "%s", out)
+	require.Contains(t, string(out), "tasker serve exited before it was ready (exit status 2)")
+	require.Contains(t, string(out), "no-such-flag")
+}

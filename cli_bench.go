@@ -437,10 +437,31 @@ func startBenchNode(ctx context.Context, bin, work, name string, extra ...string
 		}
 	}()
 	if err := n.api.WaitReady(wctx); err != nil {
+		select {
+		case <-n.exited:
+			// Its log goes with the work directory (unless --keep): say what it said.
+			return nil, fmt.Errorf("tasker serve exited before it was ready (%s); its log:\n%s",
+				n.cmd.ProcessState, logEnds(logFile.Name(), 4))
+		default:
+		}
 		n.stop()
 		return nil, fmt.Errorf("tasker did not become ready (log: %s): %w", logFile.Name(), err)
 	}
 	return n, nil
+}
+
+// logEnds is the first and last n lines of a file (a flag error comes
+// first, before the usage), or why it could not be read.
+func logEnds(path string, n int) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	if len(lines) <= 2*n {
+		return strings.Join(lines, "\n")
+	}
+	return strings.Join(lines[:n], "\n") + "\n...\n" + strings.Join(lines[len(lines)-n:], "\n")
 }
 
 // stop sends SIGTERM and waits for the exit.

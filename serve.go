@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -69,6 +70,22 @@ func serve(o config.Config, stderr io.Writer) error {
 	if _, err := embeddb.DropRootPrivileges(log, o.User, dataDir); err != nil {
 		return fmt.Errorf("running as root: %w", err)
 	}
+
+	// The API's address is taken before anything slow starts: a port in use
+	// fails at once instead of after PostgreSQL's start, and PostgreSQL,
+	// which picks a free port of its own, cannot take this one meanwhile.
+	// Until the API is ready every request gets 503 (see starting).
+	ln, err := net.Listen("tcp", o.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", o.Listen, err)
+	}
+	var handler atomic.Pointer[http.Handler]
+	handler.Store(&starting)
+	httpServer := &http.Server{ReadHeaderTimeout: 10 * time.Second,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(w, r) })}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- httpServer.Serve(ln) }()
+	defer httpServer.Close() // on the way out of a failed start; after Shutdown, a no-op
 
 	dbURL := o.DatabaseURL
 	if dbURL == "" {
@@ -194,19 +211,13 @@ func serve(o config.Config, stderr io.Writer) error {
 		Auth: authn, StatusRequiresAuth: o.Health.StatusRequiresAuth,
 		StatusCacheTTL: o.Health.StatusCache, MaxBody: o.API.MaxBodyBytes, Metrics: prom.Handler,
 		MaxStreams: o.API.MaxStreams, NoListen: o.Engine.NoListen})
-	ln, err := net.Listen("tcp", o.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", o.Listen, err)
-	}
 	_, stopPprof, err := startPprof(o.Debug.PprofListen, log)
 	if err != nil {
-		_ = ln.Close()
 		return err
 	}
 	defer stopPprof()
-	httpServer := &http.Server{Handler: api, ReadHeaderTimeout: 10 * time.Second}
-	httpDone := make(chan error, 1)
-	go func() { httpDone <- httpServer.Serve(ln) }()
+	var apiHandler http.Handler = api
+	handler.Store(&apiHandler)
 
 	engineCtx, stopEngine := context.WithCancel(context.WithoutCancel(ctx))
 	engineDone := make(chan error, 1)
@@ -319,3 +330,12 @@ func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 	}
 	return nil, fmt.Errorf("--log-format %q: want auto, text or json", format)
 }
+
+// starting answers every request while the node starts (PostgreSQL,
+// migrations, plugins): 503, so that health checks and clients wait.
+var starting http.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/problem+json")
+	w.Header().Set("Retry-After", "1")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = io.WriteString(w, `{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"tasker is starting"}`+"\n")
+})

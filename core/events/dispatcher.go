@@ -42,6 +42,15 @@ type Subscriber interface {
 	Deliver(ctx context.Context, events []Event) error
 }
 
+// Skipper is a Subscriber that never wants the events whose names start
+// with one of Skip's prefixes: the dispatcher leaves them in the database
+// (their payloads are not sent) and only moves the cursor past them. The
+// log, at info, skips "step." this way: during a burn-down most events are
+// step events, and reading them for nothing cost 2-12% of its steps/s.
+type Skipper interface {
+	Skip() []string
+}
+
 // StartFrom says where a subscriber without a cursor begins.
 type StartFrom int
 
@@ -246,9 +255,13 @@ func (d *Dispatcher) drain(ctx context.Context, s *subscription) error {
 		if err != nil {
 			return err
 		}
+		var skip []string
+		if sk, ok := s.sub.(Skipper); ok {
+			skip = sk.Skip()
+		}
 		for ctx.Err() == nil {
-			batch, err := d.st.EventsAfter(ctx, cur, s.opts.BatchSize)
-			if err != nil || len(batch) == 0 {
+			batch, next, scanned, err := d.read(ctx, cur, s.opts.BatchSize, skip)
+			if err != nil || scanned == 0 {
 				return err
 			}
 			wanted := make([]Event, 0, len(batch))
@@ -262,13 +275,12 @@ func (d *Dispatcher) drain(ctx context.Context, s *subscription) error {
 					return err
 				}
 			}
-			last := batch[len(batch)-1]
-			cur = store.Cursor{TxID: last.TxID, EventID: last.ID}
+			cur = next
 			// Recorded even when ctx ended during Deliver: the batch was delivered.
 			actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 			err = d.st.AdvanceCursor(actx, name, cur)
 			cancel()
-			if err != nil || len(batch) < s.opts.BatchSize {
+			if err != nil || scanned < s.opts.BatchSize {
 				return err
 			}
 		}
@@ -278,6 +290,21 @@ func (d *Dispatcher) drain(ctx context.Context, s *subscription) error {
 		return nil
 	}
 	return err
+}
+
+// read reads the next batch after cur: the events (without those whose
+// names start with one of skip), the cursor past every event read and how
+// many were read.
+func (d *Dispatcher) read(ctx context.Context, cur store.Cursor, limit int, skip []string) ([]Event, store.Cursor, int, error) {
+	if len(skip) > 0 {
+		return d.st.EventsAfterSkipping(ctx, cur, limit, skip)
+	}
+	batch, err := d.st.EventsAfter(ctx, cur, limit)
+	if err != nil || len(batch) == 0 {
+		return nil, cur, 0, err
+	}
+	last := batch[len(batch)-1]
+	return batch, store.Cursor{TxID: last.TxID, EventID: last.ID}, len(batch), nil
 }
 
 // deliver calls Deliver, turning a panic into an error so that one bad

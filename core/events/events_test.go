@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -174,6 +175,58 @@ func TestDispatcherDeliversInOrderFromTheEnd(t *testing.T) {
 			return c.EventID == got[len(got)-1].ID
 		}, 5*time.Second, 10*time.Millisecond, name)
 	}
+}
+
+// skipper is a recorder that leaves out names with some prefixes.
+type skipper struct {
+	*recorder
+	skip []string
+}
+
+func (s skipper) Skip() []string { return s.skip }
+
+// TestDispatcherSkipsWhatASkipperLeavesOut: a subscriber that skips "test.a"
+// gets only the other events, in order, with their payloads; its cursor
+// still passes the skipped ones, also at the end of the outbox and across
+// windows of its batch size that hold nothing it wants.
+func TestDispatcherSkipsWhatASkipperLeavesOut(t *testing.T) {
+	t.Parallel()
+	e := setup(t)
+	d := events.NewDispatcher(e.st, e.log, events.Config{PollInterval: 20 * time.Millisecond})
+	sk := skipper{recorder: &recorder{name: "skipper"}, skip: []string{"test.a", "te_t.c"}}
+	require.NoError(t, d.Add(e.ctx, sk, events.Options{BatchSize: 4}))
+	run(t, d)
+	e.publish(t, 2, "test.b")
+	e.publish(t, 9, "test.a")
+	e.publish(t, 1, "test.b")
+	e.publish(t, 1, "test.c") // "_" is not a wildcard
+	e.publish(t, 5, "test.a")
+
+	require.Eventually(t, func() bool { return len(sk.events()) == 4 }, 10*time.Second, 10*time.Millisecond)
+	got := sk.events()
+	require.IsIncreasing(t, ids(got))
+	require.Equal(t, []string{"test.b", "test.b", "test.b", "test.c"},
+		[]string{got[0].Name, got[1].Name, got[2].Name, got[3].Name})
+	require.JSONEq(t, `{"i":0}`, string(got[2].Payload))
+	var last int64
+	require.NoError(t, e.pool.QueryRow(e.ctx, `select max(event_id) from tasker.events`).Scan(&last))
+	require.Eventually(t, func() bool {
+		c, err := e.st.GetCursor(e.ctx, "skipper")
+		require.NoError(t, err)
+		return c.EventID == last
+	}, 5*time.Second, 10*time.Millisecond, "the cursor passes the skipped events at the end")
+	time.Sleep(100 * time.Millisecond)
+	require.Len(t, sk.events(), 4, "nothing delivered twice")
+}
+
+// TestLogSkipsStepEventsBelowDebug: at info the log leaves step events in
+// the database; at debug, where it logs them, it reads them.
+func TestLogSkipsStepEventsBelowDebug(t *testing.T) {
+	t.Parallel()
+	info := events.LogSubscriber{Logger: slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	debug := events.LogSubscriber{Logger: slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	require.Equal(t, []string{"step."}, info.Skip())
+	require.Empty(t, debug.Skip())
 }
 
 // TestDispatcherGathersABurstIntoOneDelivery: events committed one by one,

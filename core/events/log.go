@@ -15,6 +15,14 @@ type LogSubscriber struct {
 // Name is "log".
 func (l LogSubscriber) Name() string { return "log" }
 
+// Skip leaves out step events when they would not be logged (below debug).
+func (l LogSubscriber) Skip() []string {
+	if l.Logger.Enabled(context.Background(), slog.LevelDebug) {
+		return nil
+	}
+	return []string{"step."}
+}
+
 // Wants every event.
 func (l LogSubscriber) Wants(Event) bool { return true }
 

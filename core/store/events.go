@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -25,11 +26,15 @@ var (
 	qEventCursorGet     = query("event_cursor_get")
 	qEventCursorAdvance = query("event_cursor_advance")
 	qEventsAfter        = query("events_after")
+	qEventsAfterSkip    = query("events_after_skipping")
 	qSubscriberLock     = query("subscriber_lock")
 	qSubscriberUnlock   = query("subscriber_unlock")
 	qPruneTasks         = query("prune_tasks")
 	qPruneEvents        = query("prune_events")
 )
+
+// likeEscaper quotes LIKE's wildcards (and its escape character) in a name.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, "%", `\%`, "_", `\_`)
 
 // PublishEvent writes an event no state change causes (see
 // core.EventPublisher); taskID and stepID are 0 for none.
@@ -132,6 +137,40 @@ func (s *Store) EventsAfter(ctx context.Context, c Cursor, limit int) ([]core.Ev
 		return nil, fmt.Errorf("read events: %w", err)
 	}
 	return events, nil
+}
+
+// EventsAfterSkipping is EventsAfter for a reader that leaves out the
+// events whose names start with one of skip: they are not sent, and next
+// is the cursor past every event read, those left out included, while
+// scanned says how many were read (fewer than limit: none are left).
+func (s *Store) EventsAfterSkipping(ctx context.Context, c Cursor, limit int, skip []string) (
+	events []core.Event, next Cursor, scanned int, err error) {
+	patterns := make([]string, len(skip))
+	for i, p := range skip {
+		patterns[i] = likeEscaper.Replace(p) + "%"
+	}
+	rows, err := s.pool.Query(ctx, qEventsAfterSkip, int64(c.TxID), c.EventID, limit, patterns)
+	if err != nil {
+		return nil, c, 0, fmt.Errorf("read events: %w", err)
+	}
+	next = c
+	var e core.Event
+	var tx int64
+	var payload []byte
+	var wanted bool
+	_, err = pgx.ForEachRow(rows, []any{&e.ID, &tx, &e.Name, &e.TaskID, &e.StepID, &payload, &e.CorrelationID,
+		&e.CreatedAt, &wanted, &scanned}, func() error {
+		e.TxID, e.Payload = uint64(tx), payload
+		next = Cursor{TxID: e.TxID, EventID: e.ID}
+		if wanted {
+			events = append(events, e)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, c, 0, fmt.Errorf("read events: %w", err)
+	}
+	return events, next, scanned, nil
 }
 
 // WithSubscriberLock runs fn while holding subscriber's advisory lock on a
