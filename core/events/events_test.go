@@ -207,7 +207,9 @@ func TestDispatcherSkipsWhatASkipperLeavesOut(t *testing.T) {
 	require.IsIncreasing(t, ids(got))
 	require.Equal(t, []string{"test.b", "test.b", "test.b", "test.c"},
 		[]string{got[0].Name, got[1].Name, got[2].Name, got[3].Name})
-	require.JSONEq(t, `{"i":0}`, string(got[2].Payload))
+	for i, want := range []string{`{"i":0}`, `{"i":1}`, `{"i":0}`, `{"i":0}`} {
+		require.JSONEq(t, want, string(got[i].Payload), "event %d keeps its own payload", i)
+	}
 	var last int64
 	require.NoError(t, e.pool.QueryRow(e.ctx, `select max(event_id) from tasker.events`).Scan(&last))
 	require.Eventually(t, func() bool {
