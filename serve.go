@@ -74,13 +74,13 @@ func serve(o config.Config, stderr io.Writer) error {
 	// The API's address is taken before anything slow starts: a port in use
 	// fails at once instead of after PostgreSQL's start, and PostgreSQL,
 	// which picks a free port of its own, cannot take this one meanwhile.
-	// Until the API is ready every request gets 503 (see starting).
+	// Until the API is ready every request gets 503 (web.Starting).
 	ln, err := net.Listen("tcp", o.Listen)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", o.Listen, err)
 	}
 	var handler atomic.Pointer[http.Handler]
-	handler.Store(&starting)
+	handler.Store(&web.Starting)
 	httpServer := &http.Server{ReadHeaderTimeout: 10 * time.Second,
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*handler.Load()).ServeHTTP(w, r) })}
 	httpDone := make(chan error, 1)
@@ -330,12 +330,3 @@ func newLogger(format, level string, w io.Writer) (*slog.Logger, error) {
 	}
 	return nil, fmt.Errorf("--log-format %q: want auto, text or json", format)
 }
-
-// starting answers every request while the node starts (PostgreSQL,
-// migrations, plugins): 503, so that health checks and clients wait.
-var starting http.Handler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "application/problem+json")
-	w.Header().Set("Retry-After", "1")
-	w.WriteHeader(http.StatusServiceUnavailable)
-	_, _ = io.WriteString(w, `{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"tasker is starting"}`+"\n")
-})

@@ -71,5 +71,6 @@ func TestServeAnswers503WhileStarting(t *testing.T) {
 	require.Equal(t, "application/problem+json", resp.Header.Get("Content-Type"))
 	require.Equal(t, "1", resp.Header.Get("Retry-After"))
 	body, _ := io.ReadAll(resp.Body)
-	require.JSONEq(t, `{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"tasker is starting"}`, string(body))
+	require.JSONEq(t, `{"type":"about:blank","title":"Service Unavailable","status":503,"detail":"tasker is starting",
+		"instance":"/tasker/health/live"}`, string(body))
 }

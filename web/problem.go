@@ -35,6 +35,15 @@ func (p Problem) complete() Problem {
 	return p
 }
 
+// Starting answers every request of a node that is still starting (its
+// database, migrations, plugins): 503 with Retry-After, so that health
+// checks and clients wait. tasker serve puts it on the listen address
+// before the API exists.
+var Starting http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Retry-After", "1")
+	writeProblem(w, r, http.StatusServiceUnavailable, "tasker is starting")
+})
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

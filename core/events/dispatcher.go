@@ -260,7 +260,7 @@ func (d *Dispatcher) drain(ctx context.Context, s *subscription) error {
 			skip = sk.Skip()
 		}
 		for ctx.Err() == nil {
-			batch, next, scanned, err := d.read(ctx, cur, s.opts.BatchSize, skip)
+			batch, next, scanned, err := d.st.EventsAfterSkipping(ctx, cur, s.opts.BatchSize, skip)
 			if err != nil || scanned == 0 {
 				return err
 			}
@@ -290,21 +290,6 @@ func (d *Dispatcher) drain(ctx context.Context, s *subscription) error {
 		return nil
 	}
 	return err
-}
-
-// read reads the next batch after cur: the events (without those whose
-// names start with one of skip), the cursor past every event read and how
-// many were read.
-func (d *Dispatcher) read(ctx context.Context, cur store.Cursor, limit int, skip []string) ([]Event, store.Cursor, int, error) {
-	if len(skip) > 0 {
-		return d.st.EventsAfterSkipping(ctx, cur, limit, skip)
-	}
-	batch, err := d.st.EventsAfter(ctx, cur, limit)
-	if err != nil || len(batch) == 0 {
-		return nil, cur, 0, err
-	}
-	last := batch[len(batch)-1]
-	return batch, store.Cursor{TxID: last.TxID, EventID: last.ID}, len(batch), nil
 }
 
 // deliver calls Deliver, turning a panic into an error so that one bad

@@ -26,7 +26,6 @@ var (
 	qEventCursorGet     = query("event_cursor_get")
 	qEventCursorAdvance = query("event_cursor_advance")
 	qEventsAfter        = query("events_after")
-	qEventsAfterSkip    = query("events_after_skipping")
 	qSubscriberLock     = query("subscriber_lock")
 	qSubscriberUnlock   = query("subscriber_unlock")
 	qPruneTasks         = query("prune_tasks")
@@ -121,22 +120,8 @@ func (s *Store) AdvanceCursor(ctx context.Context, subscriber string, c Cursor) 
 // from transactions that finished before every running one began, so that
 // no event can later appear before the last one returned.
 func (s *Store) EventsAfter(ctx context.Context, c Cursor, limit int) ([]core.Event, error) {
-	rows, err := s.pool.Query(ctx, qEventsAfter, int64(c.TxID), c.EventID, limit)
-	if err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
-	}
-	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (core.Event, error) {
-		var e core.Event
-		var tx int64
-		var payload []byte
-		err := row.Scan(&e.ID, &tx, &e.Name, &e.TaskID, &e.StepID, &payload, &e.CorrelationID, &e.CreatedAt)
-		e.TxID, e.Payload = uint64(tx), payload
-		return e, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read events: %w", err)
-	}
-	return events, nil
+	events, _, _, err := s.EventsAfterSkipping(ctx, c, limit, nil)
+	return events, err
 }
 
 // EventsAfterSkipping is EventsAfter for a reader that leaves out the
@@ -149,7 +134,7 @@ func (s *Store) EventsAfterSkipping(ctx context.Context, c Cursor, limit int, sk
 	for i, p := range skip {
 		patterns[i] = likeEscaper.Replace(p) + "%"
 	}
-	rows, err := s.pool.Query(ctx, qEventsAfterSkip, int64(c.TxID), c.EventID, limit, patterns)
+	rows, err := s.pool.Query(ctx, qEventsAfter, int64(c.TxID), c.EventID, limit, patterns)
 	if err != nil {
 		return nil, c, 0, fmt.Errorf("read events: %w", err)
 	}

@@ -35,8 +35,7 @@ func TestEventReadsFollowTheOrderIndex(t *testing.T) {
 	require.NoError(t, err)
 
 	for _, tc := range []struct{ file, args string }{
-		{"events_after", "(100, 500, 100)"},
-		{"events_after_skipping", "(100, 500, 100, '{step.%}')"},
+		{"events_after", "(100, 500, 100, '{step.%}')"},
 		{"events_after_task", "(100, 500, 100, 7)"},
 		{"events_end", ""},
 		{"events_task_start", "(7)"},
